@@ -1,0 +1,152 @@
+"""Building blocks shared by the backbones: channel rounding, conv-BN-activation, the
+depthwise-separable block (MobileNet V1), the inverted residual with linear bottleneck
+(MobileNet V2 / V3) and squeeze-and-excitation.
+
+Only `keras.layers` here, so every model runs under the TensorFlow and JAX backends and
+reloads from a `.keras` file in safe mode with no custom objects. Layer names follow
+keras.applications for every weighted layer, so its published weights map by name.
+"""
+
+import functools
+import math
+
+import keras
+from keras import layers
+
+# One BatchNormalization default for the whole zoo. epsilon=1e-3 is what keras.applications'
+# weights were trained with. momentum=0.99 rather than keras.applications' 0.999: with 0.999
+# the moving statistics of a short run (a few thousand steps) are still mostly their initial
+# values, and the model is useless in inference mode. Builders pass their own partial when
+# the user overrides it.
+BatchNorm = functools.partial(layers.BatchNormalization, momentum=0.99, epsilon=1e-3)
+
+# Activations by the names the spec tables and the `activation` option use. Each entry makes
+# a built-in Keras layer (serialisable in safe mode). The suffix keeps keras.applications'
+# naming ("block_1_expand_relu" for a ReLU6).
+_ACTIVATIONS = {
+    "relu": (lambda name: layers.ReLU(name=name), "relu"),
+    "relu6": (lambda name: layers.ReLU(6.0, name=name), "relu"),
+    "hard_swish": (lambda name: layers.Activation("hard_swish", name=name), "hard_swish"),
+    "hard_sigmoid": (lambda name: layers.Activation("hard_sigmoid", name=name), "hard_sigmoid"),
+    "swish": (lambda name: layers.Activation("swish", name=name), "swish"),
+}
+ACTIVATIONS = tuple(_ACTIVATIONS)
+
+
+def make_divisible(value, divisor=8, min_value=None):
+    """Rounds a channel count to the nearest multiple of `divisor`, never below `min_value`
+    and never more than 10% below `value` (the rule of the MobileNet V2/V3 reference code)."""
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def activation(x, kind, name):
+    """Applies the activation `kind` ("relu", "relu6", "hard_swish", ...) as a layer named
+    `name` + its conventional suffix; `kind=None` is the identity (linear bottleneck)."""
+    if kind is None:
+        return x
+    make_layer, suffix = _ACTIVATIONS[kind]
+    return make_layer(f"{name}_{suffix}" if name else None)(x)
+
+
+def conv_bn_act(x, filters, kernel, name, *, strides=1, dilation=1, act="relu6",
+                padding="same", use_bias=False, norm=BatchNorm, bn_name=None, act_name=None):
+    """Conv2D -> BN -> activation, the stem and 1x1 layers of every MobileNet.
+
+    (B, H, W, C) -> (B, H / strides, W / strides, filters). `bn_name` and `act_name` default
+    to `name + "_bn"` and `name`; V2's keras.applications names need them overridden.
+    """
+    x = layers.Conv2D(filters, kernel, strides=strides, dilation_rate=dilation,
+                      padding=padding, use_bias=use_bias, name=name)(x)
+    if norm is not None:
+        x = norm(name=bn_name or f"{name}_bn")(x)
+    return activation(x, act, act_name or name)
+
+
+def depthwise_bn_act(x, kernel, name, *, strides=1, dilation=1, depth_multiplier=1,
+                     act="relu6", norm=BatchNorm, bn_name=None, act_name=None):
+    """DepthwiseConv2D -> BN -> activation: the spatial filtering half of a separable conv.
+
+    'same' padding equals keras.applications' explicit ZeroPadding2D + 'valid' pair
+    for the even feature sizes of the standard resolutions, in one op.
+    """
+    x = layers.DepthwiseConv2D(kernel, strides=strides, dilation_rate=dilation,
+                               depth_multiplier=depth_multiplier, padding="same",
+                               use_bias=False, name=name)(x)
+    x = norm(name=bn_name or f"{name}_bn")(x)
+    return activation(x, act, act_name or name)
+
+
+def squeeze_excite(x, squeeze_channels, prefix, *, gate="hard_sigmoid"):
+    """Squeeze-and-excitation (Hu et al.) as MobileNetV3 uses it on the expanded features:
+    global pool -> 1x1 conv + ReLU -> 1x1 conv + gate -> channel-wise rescale.
+
+    (B, H, W, C) -> (B, H, W, C).
+    """
+    channels = x.shape[-1]
+    s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{prefix}squeeze_excite_avg_pool")(x)
+    s = layers.Conv2D(squeeze_channels, 1, name=f"{prefix}squeeze_excite_conv")(s)
+    s = activation(s, "relu", f"{prefix}squeeze_excite")
+    s = layers.Conv2D(channels, 1, name=f"{prefix}squeeze_excite_conv_1")(s)
+    s = activation(s, gate, f"{prefix}squeeze_excite")
+    return layers.Multiply(name=f"{prefix}squeeze_excite_mul")([x, s])
+
+
+def inverted_residual(x, *, expanded, out, kernel, strides, dilation, act, se_channels,
+                      prefix, norm=BatchNorm, bn_suffix="_bn", endpoints=None):
+    """The MobileNet V2 / V3 block: 1x1 expansion -> kxk depthwise -> (SE) -> linear 1x1
+    projection, with an identity shortcut when the shape is unchanged.
+
+    (B, H, W, C) -> (B, H / strides, W / strides, out). The expansion is skipped when
+    `expanded` equals the input channels (the first block of every table). If `endpoints`
+    is a dict, the expansion output is stored in it under "expand" (SSDLite taps it).
+    """
+    in_channels = x.shape[-1]
+    shortcut = x
+    if expanded != in_channels:
+        x = conv_bn_act(x, expanded, 1, f"{prefix}expand", act=act, norm=norm,
+                        bn_name=f"{prefix}expand{bn_suffix}")
+        if endpoints is not None:
+            endpoints["expand"] = x
+    x = depthwise_bn_act(x, kernel, f"{prefix}depthwise", strides=strides, dilation=dilation,
+                         act=act, norm=norm, bn_name=f"{prefix}depthwise{bn_suffix}")
+    if se_channels:
+        x = squeeze_excite(x, se_channels, prefix)
+    x = conv_bn_act(x, out, 1, f"{prefix}project", act=None, norm=norm,
+                    bn_name=f"{prefix}project{bn_suffix}")
+    if strides == 1 and in_channels == out:
+        x = layers.Add(name=f"{prefix}add")([shortcut, x])
+    return x
+
+
+class StrideTracker:
+    """Turns the table's strides into (stride, dilation) pairs for a target output stride.
+
+    Once the running stride reaches `output_stride`, later downsampling becomes dilation
+    (atrous convolution, DeepLab's rule: the layer that would have strided keeps the
+    current rate, the layers after it use the multiplied rate). `level` is the nominal
+    pyramid level log2(stride) the layer would have had, which names the endpoints.
+    """
+
+    def __init__(self, output_stride=None):
+        self.output_stride = output_stride
+        self.stride = 1            # actual stride of the feature map so far
+        self.nominal = 1           # stride it would have without dilation
+        self.rate = 1
+
+    def step(self, strides):
+        """Returns (strides, dilation) for a layer of the table with `strides`."""
+        self.nominal *= strides
+        if self.output_stride is not None and self.stride * strides > self.output_stride:
+            rate, self.rate = self.rate, self.rate * strides
+            return 1, rate
+        self.stride *= strides
+        return strides, self.rate
+
+    @property
+    def level(self):
+        """The pyramid level of the current feature map: log2 of its nominal stride."""
+        return int(math.log2(self.nominal))
