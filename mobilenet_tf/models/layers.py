@@ -10,15 +10,19 @@ keras.applications for every weighted layer, so its published weights map by nam
 import functools
 import math
 
-import keras
 from keras import layers
 
 # One BatchNormalization default for the whole zoo. epsilon=1e-3 is what keras.applications'
 # weights were trained with. momentum=0.99 rather than keras.applications' 0.999: with 0.999
 # the moving statistics of a short run (a few thousand steps) are still mostly their initial
-# values, and the model is useless in inference mode. Builders pass their own partial when
-# the user overrides it.
-BatchNorm = functools.partial(layers.BatchNormalization, momentum=0.99, epsilon=1e-3)
+# values, and the model is useless in inference mode. Builders pass their own when the user
+# overrides it.
+def batch_norm(momentum=0.99, epsilon=1e-3):
+    """The BatchNormalization constructor every block calls, with the zoo's defaults."""
+    return functools.partial(layers.BatchNormalization, momentum=momentum, epsilon=epsilon)
+
+
+BatchNorm = batch_norm()
 
 # Activations by the names the spec tables and the `activation` option use. Each entry makes
 # a built-in Keras layer (serialisable in safe mode). The suffix keeps keras.applications'

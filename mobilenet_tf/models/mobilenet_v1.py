@@ -7,12 +7,11 @@ conv followed by a 1x1 pointwise conv costs Dk*Dk*M*Df*Df + M*N*Df*Df, a ratio o
 """
 
 import collections
-import functools
 
 from keras import layers
 
 from mobilenet_tf.models.common import classifier_output, finish_model, model_input
-from mobilenet_tf.models.layers import StrideTracker, conv_bn_act, depthwise_bn_act
+from mobilenet_tf.models.layers import StrideTracker, batch_norm, conv_bn_act, depthwise_bn_act
 
 DwConv = collections.namedtuple("DwConv", "out stride")  # 3x3 depthwise (stride) + 1x1 pointwise
 
@@ -46,7 +45,7 @@ def build_mobilenet_v1(*, width=1.0, depth_multiplier=1, input_shape=(224, 224, 
     """MobileNet V1 at width multiplier `width` (the paper's alpha; any positive float) and
     depthwise `depth_multiplier`: (B, H, W, 3) in [-1, 1] -> (B, num_classes) logits, or
     the C2..C5 endpoints. The paper's resolution multiplier is `input_shape`."""
-    norm = functools.partial(layers.BatchNormalization, momentum=bn_momentum, epsilon=bn_epsilon)
+    norm = batch_norm(bn_momentum, bn_epsilon)
     inputs, x = model_input(input_shape, include_preprocessing)
     tracker = StrideTracker(output_stride)
     strides, _ = tracker.step(2)

@@ -7,14 +7,15 @@ so the projection has no activation. The shortcut joins the thin bottlenecks.
 """
 
 import collections
-import functools
 
 from keras import layers
 
 from mobilenet_tf.models.common import classifier_output, finish_model, model_input
-from mobilenet_tf.models.layers import StrideTracker, conv_bn_act, inverted_residual, make_divisible
+from mobilenet_tf.models.layers import (StrideTracker, batch_norm, conv_bn_act, inverted_residual,
+                                        make_divisible)
 
-Bottleneck = collections.namedtuple("Bottleneck", "t c n s")  # expansion, out channels, repeats, stride
+# expansion factor, output channels, repeats, stride of the first repeat
+Bottleneck = collections.namedtuple("Bottleneck", "t c n s")
 
 # MobileNetV2, Table 2 of arXiv:1801.04381. A 3x3 stride-2 conv of 32 channels comes first.
 #           t   c    n  s
@@ -37,7 +38,7 @@ def build_mobilenet_v2(*, width=1.0, input_shape=(224, 224, 3), num_classes=1000
                        bn_momentum=0.99, bn_epsilon=1e-3, include_preprocessing=False, name=None):
     """MobileNetV2 at width multiplier `width`: (B, H, W, 3) in [-1, 1] -> (B, num_classes)
     logits (or `classifier_activation`), or the C2..C5 + C4_expand endpoints."""
-    norm = functools.partial(layers.BatchNormalization, momentum=bn_momentum, epsilon=bn_epsilon)
+    norm = batch_norm(bn_momentum, bn_epsilon)
     inputs, x = model_input(input_shape, include_preprocessing)
     tracker = StrideTracker(output_stride)
     strides, _ = tracker.step(2)

@@ -12,7 +12,7 @@ import functools
 from keras import layers
 
 from mobilenet_tf.models.common import classifier_output, finish_model, model_input
-from mobilenet_tf.models.layers import StrideTracker, activation as apply_activation
+from mobilenet_tf.models.layers import StrideTracker, batch_norm, activation as apply_activation
 from mobilenet_tf.models.layers import conv_bn_act, inverted_residual, make_divisible
 
 Bneck = collections.namedtuple("Bneck", "kernel exp out se act stride")
@@ -85,7 +85,7 @@ def build_mobilenet_v3(variant, *, width=1.0, minimalistic=False, reduced_tail=F
                        include_preprocessing=False, name=None):
     """MobileNetV3 "large" or "small": (B, H, W, 3) in [-1, 1] -> (B, num_classes) logits
     (or `classifier_activation`), or the C2..C5 + C4_expand endpoints."""
-    norm = functools.partial(layers.BatchNormalization, momentum=bn_momentum, epsilon=bn_epsilon)
+    norm = batch_norm(bn_momentum, bn_epsilon)
     table = reduce_tail(TABLES[variant]) if reduced_tail else TABLES[variant]
     table = tuple(map(minimalize, table)) if minimalistic else table
     act = "relu" if minimalistic else "hard_swish"
@@ -130,8 +130,8 @@ def build_mobilenet_v3(variant, *, width=1.0, minimalistic=False, reduced_tail=F
         return classifier_output(x, classifier_activation)
 
     suffix = "_minimalistic" if minimalistic else ""
-    return finish_model(inputs, x, features, name=name or f"mobilenet_v3_{variant}{suffix}_{width:g}",
-                        include_top=include_top, pooling=pooling,
+    name = name or f"mobilenet_v3_{variant}{suffix}_{width:g}"
+    return finish_model(inputs, x, features, name=name, include_top=include_top, pooling=pooling,
                         features_only=features_only, head=head)
 
 

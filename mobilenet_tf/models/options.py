@@ -56,7 +56,8 @@ def validate(model_name, builder, options):
     _check(isinstance(momentum, numbers.Real) and 0.0 <= momentum < 1.0,
            f"bn_momentum must be in [0, 1), got {momentum!r}")
     epsilon = options.get("bn_epsilon", 1e-3)
-    _check(isinstance(epsilon, numbers.Real) and epsilon > 0, f"bn_epsilon must be > 0, got {epsilon!r}")
+    _check(isinstance(epsilon, numbers.Real) and epsilon > 0,
+           f"bn_epsilon must be > 0, got {epsilon!r}")
     if "input_shape" in options:
         _validate_input_shape(model_name, options["input_shape"])
 

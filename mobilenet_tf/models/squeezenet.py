@@ -11,7 +11,8 @@ from keras import layers
 from mobilenet_tf.models.common import classifier_output, finish_model, model_input
 from mobilenet_tf.models.layers import StrideTracker
 
-Fire = collections.namedtuple("Fire", "squeeze expand")  # squeeze 1x1, then 1x1 and 3x3 of `expand` each
+# A fire module: a 1x1 squeeze conv, then 1x1 and 3x3 expand convs of `expand` channels each.
+Fire = collections.namedtuple("Fire", "squeeze expand")
 POOL = "maxpool"                                          # 3x3 stride-2 max pool, ceil mode
 Stem = collections.namedtuple("Stem", "filters kernel")
 

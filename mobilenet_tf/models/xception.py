@@ -5,12 +5,11 @@ depthwise-separable convolution; 36 of them in 14 blocks with residual connectio
 """
 
 import collections
-import functools
 
 from keras import layers
 
 from mobilenet_tf.models.common import classifier_output, finish_model, model_input
-from mobilenet_tf.models.layers import StrideTracker, conv_bn_act
+from mobilenet_tf.models.layers import StrideTracker, batch_norm, conv_bn_act
 
 # A residual block of separable 3x3 convs (each BN'd, ReLU before each one except where
 # `relu_first` is False), ending in a 3x3 max pool + strided 1x1 conv shortcut when stride 2,
@@ -56,7 +55,7 @@ def build_xception(*, input_shape=(299, 299, 3), num_classes=1000, include_top=T
                    include_preprocessing=False, name=None):
     """Xception: (B, H, W, 3) in [-1, 1], H and W at least 71 -> (B, num_classes) logits,
     or the C2..C5 endpoints."""
-    norm = functools.partial(layers.BatchNormalization, momentum=bn_momentum, epsilon=bn_epsilon)
+    norm = batch_norm(bn_momentum, bn_epsilon)
     inputs, x = model_input(input_shape, include_preprocessing)
     tracker = StrideTracker(output_stride)
     for i, (filters, stride) in enumerate(STEM, start=1):
