@@ -1,0 +1,63 @@
+"""The models are backend-agnostic: they build, run and train a step under JAX, with
+TensorFlow not importable at all (the lent GPU machine has none)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT
+
+JAX_SCRIPT = r'''
+import json, sys
+
+class NoTensorFlow:
+    """Makes `import tensorflow` fail, as on a machine without it."""
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ImportError("tensorflow is blocked in this test")
+
+sys.meta_path.insert(0, NoTensorFlow())
+import keras
+import numpy as np
+from mobilenet_tf.models import MODEL_NAMES, build
+
+result = {"backend": keras.backend.backend(), "shapes": {}}
+x = np.random.default_rng(0).uniform(-1, 1, (2, 72, 72, 3)).astype("float32")
+for name in MODEL_NAMES:
+    options = {"width": 0.35} if name.startswith("mobilenet") else {}
+    model = build(name, input_shape=(72, 72, 3), num_classes=5, **options)
+    logits = np.asarray(model(x, training=False))
+    result["shapes"][name] = [list(logits.shape), bool(np.isfinite(logits).all())]
+    features = build(name, features_only=True, input_shape=(72, 72, 3), **options)(x)
+    result["shapes"][name + ":features"] = sorted(features)
+
+model = build("v3_small", width=0.35, input_shape=(72, 72, 3), num_classes=5, dropout=0.0)
+model.compile(optimizer=keras.optimizers.SGD(0.05),
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+y = np.array([1, 3])
+losses = [float(model.train_on_batch(x, y)) for _ in range(5)]
+result["losses"] = losses
+result["tensorflow_loaded"] = any(m.startswith("tensorflow") for m in sys.modules)
+print("RESULT " + json.dumps(result))
+'''
+
+
+@pytest.mark.slow
+def test_every_model_runs_and_trains_under_jax_without_tensorflow():
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=REPO_ROOT)
+    proc = subprocess.run([sys.executable, "-c", JAX_SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=600, cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
+    result = json.loads(line[len("RESULT "):])
+    assert result["backend"] == "jax"
+    assert not result["tensorflow_loaded"]
+    for name in ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
+                 "xception", "squeezenet1_0", "squeezenet1_1"):
+        assert result["shapes"][name] == [[2, 5], True], name
+        assert "C4" in result["shapes"][name + ":features"]
+    losses = result["losses"]
+    assert all(l == l for l in losses) and losses[-1] < losses[0]
