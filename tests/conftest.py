@@ -11,7 +11,62 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from mobilenet_tf.models import build  # noqa: E402
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Parameter counts with a 1000-class top, as keras.applications reports them (and measured
+# against it live in test_models): (model, width, minimalistic) -> params.
+KERAS_APPLICATIONS_PARAMS = {
+    ("mobilenet_v1", 1.0, False): 4_253_864,
+    ("mobilenet_v1", 0.75, False): 2_601_976,
+    ("mobilenet_v1", 0.5, False): 1_342_536,
+    ("mobilenet_v1", 0.25, False): 475_544,
+    ("mobilenet_v2", 0.35, False): 1_691_208,
+    ("mobilenet_v2", 0.5, False): 1_987_224,
+    ("mobilenet_v2", 0.75, False): 2_663_064,
+    ("mobilenet_v2", 1.0, False): 3_538_984,
+    ("mobilenet_v2", 1.3, False): 5_431_048,
+    ("mobilenet_v2", 1.4, False): 6_156_712,
+    ("mobilenet_v3_large", 0.75, False): 4_012_616,
+    ("mobilenet_v3_large", 1.0, False): 5_507_432,
+    ("mobilenet_v3_large", 0.75, True): 3_069_400,
+    ("mobilenet_v3_large", 1.0, True): 3_948_688,
+    ("mobilenet_v3_small", 0.75, False): 2_051_552,
+    ("mobilenet_v3_small", 1.0, False): 2_554_968,
+    ("mobilenet_v3_small", 0.75, True): 1_742_192,
+    ("mobilenet_v3_small", 1.0, True): 2_056_848,
+    ("xception", 1.0, False): 22_910_480,
+}
+
+
+def keras_application(name, width=1.0, minimalistic=False, size=None, **options):
+    """The keras.applications model equivalent to ours, with random weights; `options` go
+    to its constructor (e.g. classifier_activation=None). size None: its default."""
+    ka = keras.applications
+    options = dict(options, weights=None)
+    if size is not None:
+        options["input_shape"] = (size, size, 3)
+    if name == "xception":
+        return ka.Xception(**options)
+    if name == "mobilenet_v1":
+        return ka.MobileNet(alpha=width, **options)
+    if name == "mobilenet_v2":
+        return ka.MobileNetV2(alpha=width, **options)
+    cls = ka.MobileNetV3Large if name == "mobilenet_v3_large" else ka.MobileNetV3Small
+    # Our models take [-1, 1] inputs and carry no rescaling layer unless asked.
+    return cls(alpha=width, minimalistic=minimalistic, include_preprocessing=False, **options)
+
+
+def our_model(name, width=1.0, minimalistic=False, size=None, **options):
+    """Our build of the same setting as keras_application(name, width, minimalistic, size)."""
+    if name.startswith("mobilenet_v3"):
+        options["minimalistic"] = minimalistic
+    if name != "xception":
+        options["width"] = width
+    if size is not None:
+        options["input_shape"] = (size, size, 3)
+    return build(name, **options)
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ import h5py
 import keras
 import numpy as np
 import pytest
-from conftest import images, randomize_weights
+from conftest import images, keras_application, our_model, randomize_weights
 
 from mobilenet_tf import UserError
 from mobilenet_tf.models import build, import_keras_applications
@@ -12,21 +12,16 @@ from mobilenet_tf.models import build, import_keras_applications
 KA = keras.applications
 
 
+# A width per family that exercises make_divisible's rounding where the family has one.
+IMPORT_WIDTHS = {"mobilenet_v1": 0.5, "mobilenet_v2": 0.75, "mobilenet_v3_large": 0.75,
+                 "mobilenet_v3_small": 1.0, "xception": 1.0}
+
+
 def keras_pair(name, size):
     """(keras.applications model with random weights, our untrained equivalent)."""
-    shape = (size, size, 3)
-    common = dict(weights=None, input_shape=shape, classifier_activation=None)
-    if name == "mobilenet_v1":
-        return KA.MobileNet(alpha=0.5, **common), build(name, width=0.5, input_shape=shape)
-    if name == "mobilenet_v2":
-        return KA.MobileNetV2(alpha=0.75, **common), build(name, width=0.75, input_shape=shape)
-    if name == "mobilenet_v3_large":
-        return (KA.MobileNetV3Large(alpha=0.75, include_preprocessing=False, **common),
-                build(name, width=0.75, input_shape=shape))
-    if name == "mobilenet_v3_small":
-        return (KA.MobileNetV3Small(include_preprocessing=False, **common),
-                build(name, input_shape=shape))
-    return KA.Xception(**common), build(name, input_shape=shape)
+    width = IMPORT_WIDTHS[name]
+    return (keras_application(name, width, size=size, classifier_activation=None),
+            our_model(name, width, size=size))
 
 
 @pytest.mark.parametrize("name,size", [("mobilenet_v1", 64), ("mobilenet_v2", 64),
@@ -43,12 +38,10 @@ def test_imported_weights_give_the_same_logits(name, size):
 
 
 def test_v3_minimalistic_imports():
-    source = randomize_weights(KA.MobileNetV3Small(weights=None, minimalistic=True,
-                                                   input_shape=(64, 64, 3),
-                                                   include_preprocessing=False,
-                                                   classifier_activation=None))
-    ours = import_keras_applications(source, build("v3_small", minimalistic=True,
-                                                   input_shape=(64, 64, 3)))
+    source = randomize_weights(keras_application("mobilenet_v3_small", minimalistic=True,
+                                                 size=64, classifier_activation=None))
+    ours = import_keras_applications(
+        source, our_model("mobilenet_v3_small", minimalistic=True, size=64))
     x = images(2, 64)
     np.testing.assert_allclose(ours(x), source(x), atol=1e-4)
 

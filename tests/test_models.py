@@ -4,57 +4,14 @@ torchvision, endpoint shapes per stride, dilation, options and their errors."""
 import keras
 import numpy as np
 import pytest
-from conftest import check_model_contract, images
+from conftest import (KERAS_APPLICATIONS_PARAMS, check_model_contract, images,
+                      keras_application, our_model)
 
 from mobilenet_tf import UserError
 from mobilenet_tf.models import ALIASES, MODEL_NAMES, build
 from mobilenet_tf.models.layers import StrideTracker, make_divisible
 
 KA = keras.applications
-
-# Parameter counts with a 1000-class top, as keras.applications reports them (and measured
-# against it live below): (model, width, minimalistic) -> params.
-KERAS_APPLICATIONS_PARAMS = {
-    ("mobilenet_v1", 1.0, False): 4_253_864,
-    ("mobilenet_v1", 0.75, False): 2_601_976,
-    ("mobilenet_v1", 0.5, False): 1_342_536,
-    ("mobilenet_v1", 0.25, False): 475_544,
-    ("mobilenet_v2", 0.35, False): 1_691_208,
-    ("mobilenet_v2", 0.5, False): 1_987_224,
-    ("mobilenet_v2", 0.75, False): 2_663_064,
-    ("mobilenet_v2", 1.0, False): 3_538_984,
-    ("mobilenet_v2", 1.3, False): 5_431_048,
-    ("mobilenet_v2", 1.4, False): 6_156_712,
-    ("mobilenet_v3_large", 0.75, False): 4_012_616,
-    ("mobilenet_v3_large", 1.0, False): 5_507_432,
-    ("mobilenet_v3_large", 0.75, True): 3_069_400,
-    ("mobilenet_v3_large", 1.0, True): 3_948_688,
-    ("mobilenet_v3_small", 0.75, False): 2_051_552,
-    ("mobilenet_v3_small", 1.0, False): 2_554_968,
-    ("mobilenet_v3_small", 0.75, True): 1_742_192,
-    ("mobilenet_v3_small", 1.0, True): 2_056_848,
-    ("xception", 1.0, False): 22_910_480,
-}
-
-
-def keras_application(name, width, minimalistic):
-    """The keras.applications model equivalent to ours, random weights, 1000 classes."""
-    if name == "mobilenet_v1":
-        return KA.MobileNet(weights=None, alpha=width, input_shape=(224, 224, 3))
-    if name == "mobilenet_v2":
-        return KA.MobileNetV2(weights=None, alpha=width, input_shape=(224, 224, 3))
-    if name == "xception":
-        return KA.Xception(weights=None)
-    cls = KA.MobileNetV3Large if name == "mobilenet_v3_large" else KA.MobileNetV3Small
-    return cls(weights=None, alpha=width, minimalistic=minimalistic, input_shape=(224, 224, 3))
-
-
-def our_model(name, width, minimalistic, **options):
-    if name.startswith("mobilenet_v3"):
-        options["minimalistic"] = minimalistic
-    if name != "xception":
-        options["width"] = width
-    return build(name, **options)
 
 
 @pytest.mark.parametrize("name,width,minimalistic", sorted(KERAS_APPLICATIONS_PARAMS))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from absl.testing import flagsaver
+import conftest
 import keras
 from keras import layers
 import pytest
@@ -18,8 +19,6 @@ from mobilenet_tf import plots
 from mobilenet_tf import profile
 from mobilenet_tf.models import build
 from mobilenet_tf.reported import Variant
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 V1 = Variant("mobilenet_v1", 1.0, 224)
 
@@ -40,16 +39,12 @@ GOLDEN_MADDS = [
     (Variant("xception", 1.0, 299), 8400),
 ]
 
-# model.count_params() of keras.applications' MobileNet, MobileNetV2, MobileNetV3Large/Small
-# (include_preprocessing=False) and Xception, weights=None: the builders must match them for
-# the published weights to load, so the profiler must add up to them.
+# The builders match keras.applications' counts (test_models), so the profiler's totals must
+# add up to them: its 1.0-width models at their default resolutions.
 KERAS_APPLICATIONS_PARAMS = {
-    V1: 4_253_864,
-    Variant("mobilenet_v2", 1.0, 224): 3_538_984,
-    Variant("mobilenet_v3_large", 1.0, 224): 5_507_432,
-    Variant("mobilenet_v3_small", 1.0, 224): 2_554_968,
-    Variant("xception", 1.0, 299): 22_910_480,
-}
+    Variant(name, width, 299 if name == "xception" else 224): params
+    for (name, width, minimalistic), params in conftest.KERAS_APPLICATIONS_PARAMS.items()
+    if width == 1.0 and not minimalistic}
 
 
 def _variant_id(value):
@@ -66,8 +61,9 @@ def _cli_lines(stderr):
 
 
 def _run_module(*args):
-    return subprocess.run([sys.executable, "-m", "mobilenet_tf.profile", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run([sys.executable, "-m", "mobilenet_tf.profile", *args],
+                          cwd=conftest.REPO_ROOT, capture_output=True, text=True, timeout=300,
+                          check=False)
 
 
 def _run_flags(*args):
