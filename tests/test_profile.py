@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 
-from absl.testing import flagsaver
 import conftest
 import keras
 from keras import layers
@@ -67,10 +66,16 @@ def _run_module(*args):
 
 
 def _run_flags(*args):
-    """The CLI in this process (so the cache of built models is shared), flags restored after."""
-    with flagsaver.flagsaver():
+    """The CLI in this process (so the cache of built models is shared), from default flags.
+
+    profile.FLAGS is the module's own FlagValues, which absl's flagsaver does not restore, so
+    every call starts from unparsed defaults and leaves them so for the next test."""
+    profile.FLAGS.unparse_flags()
+    try:
         profile.FLAGS(["profile", *args])
         return profile.run(profile.FLAGS)
+    finally:
+        profile.FLAGS.unparse_flags()
 
 
 @pytest.mark.parametrize("variant, madds_m", GOLDEN_MADDS, ids=_variant_id)
