@@ -201,6 +201,19 @@ def test_backbone_contract(tmp_path):
 
 # --- the small pieces -------------------------------------------------------------------
 
+@pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large",
+                                  "mobilenet_v3_small", "xception"])
+def test_fresh_models_keep_their_signal_in_inference_mode(name):
+    # He initialisation over fan-out: a fresh model's features still differ between images
+    # when BN uses its initial moving statistics. Keras's default (Glorot) shrinks every
+    # depthwise layer's output by its channel count: features of ~1e-20 for V1, and moving
+    # variances that take thousands of training steps to follow.
+    model = build(name, input_shape=(96, 96, 3), include_top=False, pooling="avg")
+    features = np.asarray(model(images(8, 96), training=False))
+    assert features.std(axis=0).mean() > 1e-5
+    assert np.all(np.isfinite(features)) and np.abs(features).mean() < 100
+
+
 def test_make_divisible():
     assert [make_divisible(v) for v in (3, 12, 16 * 0.35, 32 * 1.4, 91.2, 1280 * 1.4)] == \
         [8, 16, 8, 48, 88, 1792]

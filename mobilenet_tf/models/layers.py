@@ -10,7 +10,7 @@ keras.applications for every weighted layer, so its published weights map by nam
 import functools
 import math
 
-from keras import layers
+from keras import initializers, layers
 
 # One BatchNormalization default for the whole zoo. epsilon=1e-3 is what keras.applications'
 # weights were trained with. momentum=0.99 rather than keras.applications' 0.999: with 0.999
@@ -23,6 +23,16 @@ def batch_norm(momentum=0.99, epsilon=1e-3):
 
 
 BatchNorm = batch_norm()
+
+
+def kernel_init(scale=2.0):
+    """He initialisation over fan-out (torchvision's for MobileNets). Keras's default,
+    Glorot, counts a depthwise kernel's channels as its fan-in, so a 3x3 depthwise layer
+    over C channels starts with outputs C times too small; BN hides that in training, but
+    the moving variances then need thousands of steps to shrink to it, and a short run is
+    useless in inference mode. Over fan-out the depthwise kernel's fan is its 9 taps.
+    scale=1 for a kernel with no ReLU after it (a separable conv's depthwise half)."""
+    return initializers.VarianceScaling(scale, mode="fan_out", distribution="truncated_normal")
 
 # Activations by the names the spec tables and the `activation` option use. Each entry makes
 # a built-in Keras layer (serialisable in safe mode). The suffix keeps keras.applications'
@@ -64,7 +74,8 @@ def conv_bn_act(x, filters, kernel, name, *, strides=1, dilation=1, act="relu6",
     to `name + "_bn"` and `name`; V2's keras.applications names need them overridden.
     """
     x = layers.Conv2D(filters, kernel, strides=strides, dilation_rate=dilation,
-                      padding=padding, use_bias=use_bias, name=name)(x)
+                      padding=padding, use_bias=use_bias, kernel_initializer=kernel_init(),
+                      name=name)(x)
     if norm is not None:
         x = norm(name=bn_name or f"{name}_bn")(x)
     return activation(x, act, act_name or name)
@@ -79,7 +90,8 @@ def depthwise_bn_act(x, kernel, name, *, strides=1, dilation=1, depth_multiplier
     """
     x = layers.DepthwiseConv2D(kernel, strides=strides, dilation_rate=dilation,
                                depth_multiplier=depth_multiplier, padding="same",
-                               use_bias=False, name=name)(x)
+                               use_bias=False, depthwise_initializer=kernel_init(),
+                               name=name)(x)
     x = norm(name=bn_name or f"{name}_bn")(x)
     return activation(x, act, act_name or name)
 

@@ -9,7 +9,7 @@ import collections
 from keras import layers
 
 from mobilenet_tf.models.common import classifier_output, finish_model, model_input
-from mobilenet_tf.models.layers import StrideTracker, batch_norm, conv_bn_act
+from mobilenet_tf.models.layers import StrideTracker, batch_norm, conv_bn_act, kernel_init
 
 # A residual block of separable 3x3 convs (each BN'd, ReLU before each one except where
 # `relu_first` is False), ending in a 3x3 max pool + strided 1x1 conv shortcut when stride 2,
@@ -38,12 +38,14 @@ def xception_block(x, row, block, stride, dilation, norm):
             x = layers.ReLU(name=f"{name}_act")(x)
         # The dilated rate applies from the block after the one that stops striding.
         x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False,
-                                   dilation_rate=dilation, name=name)(x)
+                                   dilation_rate=dilation, depthwise_initializer=kernel_init(1.0),
+                                   pointwise_initializer=kernel_init(), name=name)(x)
         x = norm(name=f"{name}_bn")(x)
     if row.stride == 1:
         return layers.Add(name=f"block{block}_add")([x, shortcut])
     x = layers.MaxPooling2D(3, strides=stride, padding="same", name=f"block{block}_pool")(x)
     shortcut = layers.Conv2D(row.filters[-1], 1, strides=stride, padding="same", use_bias=False,
+                             kernel_initializer=kernel_init(),
                              name=f"block{block}_residual")(shortcut)
     shortcut = norm(name=f"block{block}_residual_bn")(shortcut)
     return layers.Add(name=f"block{block}_add")([x, shortcut])
@@ -71,7 +73,9 @@ def build_xception(*, input_shape=(299, 299, 3), num_classes=1000, include_top=T
     for i, filters in enumerate(EXIT_CONVS, start=1):
         name = f"block14_sepconv{i}"
         x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False,
-                                   dilation_rate=tracker.rate, name=name)(x)
+                                   dilation_rate=tracker.rate,
+                                   depthwise_initializer=kernel_init(1.0),
+                                   pointwise_initializer=kernel_init(), name=name)(x)
         x = norm(name=f"{name}_bn")(x)
         x = layers.ReLU(name=f"{name}_act")(x)
     features[f"C{tracker.level}"] = x
