@@ -127,3 +127,25 @@ def check_model_contract(build_model, size, tmp_path):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return outputs
+
+
+def photo(height, width, seed=0):
+    """A uint8 (height, width, 3) image with smooth structure, so JPEG keeps it recognisable
+    (random noise would compress to mush and hide decoding mistakes)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    channels = [127 + 120 * np.sin(x / rng.uniform(5, 40) + rng.uniform(0, 6))
+                * np.cos(y / rng.uniform(5, 40)) for _ in range(3)]
+    return np.clip(np.stack(channels, -1), 0, 255).astype("uint8")
+
+
+def jpeg_bytes(height, width, seed=0, quality=90):
+    """The encoded JPEG of photo(height, width, seed)."""
+    import tensorflow as tf
+    return tf.io.encode_jpeg(photo(height, width, seed), quality=quality).numpy()
+
+
+def png_bytes(height, width, seed=0):
+    """The encoded PNG of photo(height, width, seed)."""
+    import tensorflow as tf
+    return tf.io.encode_png(photo(height, width, seed)).numpy()

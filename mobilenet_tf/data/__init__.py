@@ -1,0 +1,97 @@
+"""Input pipelines: `get(name, split, ...)` -> (batched tf.data.Dataset, DatasetInfo).
+
+    dataset, info = mobilenet_tf.data.get("imagenet", "train", data_dir="/data/imagenet",
+                                          batch_size=1024, image_size=224, seed=0)
+    model.fit(dataset, steps_per_epoch=info.num_examples // 1024, ...)
+
+Names: `imagenet` (TFRecord shards, a TFDS data dir or the official tars), `folder` (one
+sub-folder per class), `tfds:NAME` (any prepared TFDS image classification dataset) and
+`shapes` (built in, generated, no files). Batches are (images, labels): float32 images in
+[-1, 1], the range every model here and the keras.applications MobileNet weights expect;
+labels are int32 class ids, or float32 mixed one-hot vectors when MixUp or CutMix is on.
+"""
+import dataclasses
+
+from mobilenet_tf import UserError
+from mobilenet_tf.data import folder, imagenet, pipeline, preprocess, shapes, tfds_prepared
+from mobilenet_tf.data.pipeline import Augmentation
+from mobilenet_tf.data.source import DatasetInfo, Source
+
+DATASETS = {
+    "imagenet": imagenet.load,
+    "folder": folder.load,
+    "shapes": shapes.load,
+}
+TFDS_PREFIX = "tfds:"
+
+__all__ = ["Augmentation", "DATASETS", "DatasetInfo", "Source", "get", "load_source"]
+
+
+def load_source(name, split, *, data_dir=None, training=None, seed=None, input_context=None,
+                **options):
+    """The dataset's unbatched raw examples of one split and its metadata (see Source)."""
+    training = split.startswith("train") if training is None else training
+    if name.startswith(TFDS_PREFIX):
+        loader = lambda split, **kwargs: tfds_prepared.load(name[len(TFDS_PREFIX):], split,
+                                                              **kwargs)
+    elif name in DATASETS:
+        loader = DATASETS[name]
+    else:
+        raise UserError(f"unknown dataset '{name}'; choose one of {', '.join(DATASETS)} "
+                        f"or {TFDS_PREFIX}NAME for a prepared TFDS dataset")
+    try:
+        return loader(split, data_dir=data_dir, training=training, seed=seed,
+                      input_context=input_context, **options)
+    except TypeError as error:
+        if "unexpected keyword argument" not in str(error):
+            raise
+        raise UserError(f"dataset '{name}' does not take that option: {error}") from None
+
+
+def _check(batch_size, image_size, crop_fraction, augmentation):
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise UserError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if image_size is not None and (not isinstance(image_size, int) or image_size < 8):
+        raise UserError(f"image_size must be an integer of at least 8, got {image_size!r}")
+    if not 0.0 < crop_fraction <= 1.0:
+        raise UserError(f"crop_fraction must be in (0, 1], got {crop_fraction}")
+    if augmentation.mixup_alpha < 0 or augmentation.cutmix_alpha < 0:
+        raise UserError("mixup_alpha and cutmix_alpha must be >= 0 (0 turns them off)")
+    if augmentation.randaugment_ops < 0 or not 0 <= augmentation.randaugment_magnitude <= 1:
+        raise UserError("randaugment_ops must be >= 0 and randaugment_magnitude in [0, 1]")
+
+
+def get(name, split, *, data_dir=None, batch_size=128, image_size=None, training=None,
+        seed=None, input_context=None, augmentation=Augmentation(),
+        crop_fraction=preprocess.CROP_FRACTION, shuffle_buffer=10_000, cache=False,
+        drop_remainder=None, **options):
+    """A batched split of a dataset, and its metadata.
+
+    batch_size is the global batch: under tf.distribute, pass the `input_context` of
+    `strategy.distribute_datasets_from_function` and each worker reads its shard of the
+    files and batches its share. training (default: the split starts with "train") turns
+    on shuffling, the Inception crop, flips and `augmentation`; evaluation takes the central
+    `crop_fraction` of the short side. image_size defaults to the dataset's (224 for
+    photos). cache=True keeps the decoded images in memory after the first epoch (small
+    datasets). Other options go to the dataset's loader (shapes: num_examples; folder:
+    validation_fraction).
+    Returns (tf.data.Dataset of (images, labels), DatasetInfo).
+    """
+    _check(batch_size, image_size, crop_fraction, augmentation)
+    if name == "shapes" and image_size:   # generated at the size asked for, not resized
+        options.setdefault("image_size", image_size)
+    source = load_source(name, split, data_dir=data_dir, training=training, seed=seed,
+                         input_context=input_context, **options)
+    training = split.startswith("train") if training is None else training
+    image_size = image_size or source.default_image_size
+    local_batch_size = (input_context.get_per_replica_batch_size(batch_size)
+                        if input_context else batch_size)
+    dataset = pipeline.make_batches(
+        source.examples, parse=source.parse, training=training, batch_size=local_batch_size,
+        image_size=image_size, num_classes=source.info.num_classes, photos=source.photos,
+        crop_fraction=crop_fraction, augmentation=augmentation, seed=seed,
+        shuffle_buffer=shuffle_buffer, cache=cache, drop_remainder=drop_remainder)
+    mixed = training and augmentation.mixes_labels
+    info = dataclasses.replace(source.info, image_size=image_size,
+                               label_format="one_hot" if mixed else "index")
+    return dataset, info

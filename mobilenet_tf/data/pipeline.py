@@ -1,0 +1,210 @@
+"""From a dataset's raw examples to batches for `model.fit`: the part every dataset shares.
+
+    raw examples (sharded per worker, files interleaved)
+      -> [decode once and cache]  -> shuffle -> per-example seed
+      -> crop / flip / RandAugment, skipping corrupt images -> batch -> MixUp / CutMix
+      -> normalise to [-1, 1] -> (images, labels) -> prefetch
+
+Given a seed the order and every random choice are reproducible (stateless random ops with a
+seed per example, drawn from a seeded stream that changes each epoch); without one, tf.data
+may reorder elements for speed.
+"""
+import dataclasses
+import sys
+
+import tensorflow as tf
+
+from mobilenet_tf.data import augment, preprocess
+
+AUTOTUNE = tf.data.AUTOTUNE
+# Files read at once when interleaving TFRecord shards or TFDS files: enough to mix classes
+# (ImageNet shards are written in class order) and keep the disks busy.
+INTERLEAVE_CYCLE_LENGTH = 16
+# Warn on the 1st, 10th, 100th, ... skipped image: one line, not one per image.
+_WARN_AT_COUNTS = [10 ** k for k in range(10)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+    """Training augmentation beyond the crop and flip every photo gets.
+
+    randaugment_ops / randaugment_magnitude: Keras's RandAugment (num_ops, factor in [0, 1]);
+    0 ops turns it off. mixup_alpha / cutmix_alpha: Beta(alpha, alpha) mixing of each batch
+    with its reverse; 0 turns each off, and with both on each batch uses one of them at random.
+    """
+    randaugment_ops: int = 0
+    randaugment_magnitude: float = 0.5
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
+
+    @property
+    def mixes_labels(self):
+        """Whether labels come out as mixed one-hot vectors rather than class indices."""
+        return self.mixup_alpha > 0 or self.cutmix_alpha > 0
+
+
+def shard(dataset, input_context):
+    """This worker's share of `dataset` under tf.distribute (every element when alone)."""
+    if input_context is None or input_context.num_input_pipelines == 1:
+        return dataset
+    return dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+
+
+def interleave_files(files, read_file, training, seed, input_context):
+    """Reads the files of one split: sharded by file per worker (by record when there are
+    fewer files than workers), in shuffled file order for training, INTERLEAVE_CYCLE_LENGTH
+    files at a time. read_file(path, size in bytes) -> dataset of the file's records."""
+    files = sorted(files)
+    sizes = [tf.io.gfile.stat(path).length for path in files]
+    dataset = tf.data.Dataset.from_tensor_slices((files, tf.constant(sizes, tf.int64)))
+    workers = input_context.num_input_pipelines if input_context else 1
+    by_file = len(files) >= workers
+    if by_file:
+        dataset = shard(dataset, input_context)
+    if training:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.interleave(read_file, cycle_length=INTERLEAVE_CYCLE_LENGTH,
+                                 num_parallel_calls=AUTOTUNE)
+    return dataset if by_file else shard(dataset, input_context)
+
+
+def map_skipping_corrupt(dataset, function):
+    """dataset.map(function), except that an element on which it fails (a corrupt or
+    truncated image, an unparsable record) is dropped and counted, with one warning line at
+    the 1st, 10th, 100th, ... drop, instead of ending the epoch with an exception.
+
+    Elements are numbered before the map and the map keeps their order, so a drop shows as a
+    gap in the numbers after ignore_errors(); an end marker, numbered after the last
+    element, shows drops at the very end. The map itself stays parallel.
+    """
+    dummy_input = tf.nest.map_structure(_zeros_like_spec, dataset.element_spec)
+    dummy_output = tf.nest.map_structure(_zeros_like_spec,
+                                         dataset.map(function).element_spec)
+    marked = dataset.map(_not_end).concatenate(
+        tf.data.Dataset.from_tensors((tf.constant(True), dummy_input)))
+
+    def attempt(number, is_end, element):
+        output = tf.cond(is_end, lambda: dummy_output, lambda: function(element))
+        return number, is_end, output
+
+    mapped = marked.enumerate().map(lambda number, pair: attempt(number, *pair),
+                                    num_parallel_calls=AUTOTUNE, deterministic=True)
+    counted = mapped.ignore_errors().scan(
+        (tf.constant(-1, tf.int64), tf.constant(0, tf.int64)), _count_gaps)
+    return counted.filter(_is_not_end).map(_output_only)
+
+
+def _zeros_like_spec(spec):
+    return tf.zeros([size or 0 for size in spec.shape], spec.dtype)
+
+
+def _not_end(element):
+    return tf.constant(False), element
+
+
+def _count_gaps(state, numbered):
+    last, skipped = state
+    number = numbered[0]
+    new_skipped = skipped + number - last - 1
+    crossed = tf.reduce_any((skipped < _WARN_AT_COUNTS) & (new_skipped >= _WARN_AT_COUNTS))
+    tf.cond(crossed, lambda: _print_skip_warning(new_skipped), tf.no_op)
+    return (number, new_skipped), numbered
+
+
+def _is_not_end(number, is_end, output):
+    del number, output
+    return tf.logical_not(is_end)
+
+
+def _output_only(number, is_end, output):
+    del number, is_end
+    return output
+
+
+def _print_skip_warning(skipped):
+    tf.print("warning: skipped", skipped, "corrupt or unreadable image(s) or record(s) so far;"
+             " training goes on without them", output_stream=sys.stderr)
+    return tf.no_op()
+
+
+def with_seeds(dataset, seed, key="seed"):
+    """Adds a fresh stateless-random seed, shape (2,), to every element; the stream is
+    reproducible for a given seed and differs from epoch to epoch."""
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    return tf.data.Dataset.zip(dataset, seeds).map(
+        lambda features, pair: {**features, key: pair}, num_parallel_calls=AUTOTUNE)
+
+
+def _decoded(features):
+    """Decoded once for caching: {"image" uint8, "label"}."""
+    if "image_bytes" in features:
+        features = preprocess.decode(features)
+    return {"image": features["image"], "label": features["label"]}
+
+
+def _train_example(features, image_size, photos, randaugment):
+    """One training example: Inception crop (photos) or resize (synthetic), flip, RandAugment."""
+    flip_seed, crop_seed = tf.unstack(tf.random.experimental.stateless_split(features["seed"]))
+    if photos:
+        features = preprocess.random_resized_crop(features, crop_seed, image_size)
+    else:
+        features = preprocess.resize(features, image_size)
+    features = preprocess.random_flip(features, flip_seed)
+    if randaugment is not None:
+        features = {**features, "image": randaugment(features["image"])}
+    return {"image": features["image"], "label": features["label"]}
+
+
+def _eval_example(features, image_size, crop_fraction):
+    """One evaluation example: the central crop, resized."""
+    features = preprocess.center_crop(features, image_size, crop_fraction)
+    return {"image": features["image"], "label": features["label"]}
+
+
+def make_batches(examples, *, training, batch_size, image_size, num_classes, parse=None,
+                 photos=True, crop_fraction=preprocess.CROP_FRACTION,
+                 augmentation=Augmentation(), seed=None, shuffle_buffer=10_000, cache=False,
+                 drop_remainder=None):
+    """Raw examples ({"image_bytes" or "image", "label"}, or what `parse` turns into that)
+    -> batches of (images, labels).
+
+    images: float32 (batch_size, image_size, image_size, 3) in [-1, 1]. labels: int32 class
+    indices, or float32 (batch_size, num_classes) mixed one-hot vectors under MixUp/CutMix.
+    batch_size is this worker's batch. Training batches drop the remainder so every step has
+    the same shape; evaluation keeps every example.
+    """
+    parse = parse or (lambda example: example)
+    if cache:
+        examples = map_skipping_corrupt(examples, lambda ex: _decoded(parse(ex))).cache()
+        parse = lambda example: example
+    if training:
+        examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        examples = with_seeds(examples, seed)
+        randaugment = augment.randaugment(augmentation, seed)
+        one_example = lambda f: _train_example(f, image_size, photos, randaugment)
+    else:
+        if not photos:
+            crop_fraction = 1.0
+        one_example = lambda f: _eval_example(f, image_size, crop_fraction)
+
+    def prepare(example):
+        features = dict(parse(example))
+        if "seed" in example:   # added by with_seeds, after the source's parse-free fields
+            features["seed"] = example["seed"]
+        return one_example(features)
+
+    batches = map_skipping_corrupt(examples, prepare)
+    drop_remainder = training if drop_remainder is None else drop_remainder
+    batches = batches.batch(batch_size, drop_remainder=drop_remainder,
+                            num_parallel_calls=AUTOTUNE)
+    if training and augmentation.mixes_labels:
+        batches = with_seeds(batches, None if seed is None else seed + 1, key="mix_seed")
+        batches = batches.map(lambda batch: augment.mix_batch(batch, num_classes, augmentation),
+                              num_parallel_calls=AUTOTUNE)
+    batches = batches.map(lambda batch: (preprocess.normalize(batch)["image"], batch["label"]),
+                          num_parallel_calls=AUTOTUNE)
+    options = tf.data.Options()
+    # Evaluation always reads in a fixed order (files interleaved round robin), so outputs
+    # can be matched to examples; training only when seeded, else tf.data may reorder.
+    options.deterministic = seed is not None or not training
+    return batches.with_options(options).prefetch(AUTOTUNE)

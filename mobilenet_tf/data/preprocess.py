@@ -1,0 +1,128 @@
+"""Image preprocessing as pure `dict -> dict` TensorFlow functions.
+
+An example is a dict holding either `image_bytes` (an encoded JPEG/PNG/GIF/BMP string) or
+`image` (a decoded uint8 or float (H, W, 3) tensor), plus whatever else the dataset carries
+(`label`, ...). Each function returns a new dict with `image` replaced by a float32
+(H, W, 3) tensor in [0, 255]; `normalize` maps it to [-1, 1] at the end.
+
+Randomness is stateless: every random function takes a `seed` of shape (2,), so a pipeline
+given a seed produces the same images in any order and on any number of threads.
+
+JPEG bytes take the fused path: `tf.image.decode_and_crop_jpeg` decodes only the crop
+window, which is most of the saving on ImageNet-sized photos (the Inception crop keeps on
+average about half the pixels). Other formats are decoded whole, then cropped.
+"""
+import tensorflow as tf
+
+# Inception-style random resized crop (Szegedy et al. 2015, as the MobileNet papers train):
+# the crop covers 8% to 100% of the image, with aspect ratio between 3/4 and 4/3.
+AREA_RANGE = (0.08, 1.0)
+ASPECT_RATIO_RANGE = (3.0 / 4.0, 4.0 / 3.0)
+MAX_CROP_ATTEMPTS = 10
+# The standard ImageNet evaluation crop: the central 87.5% (224 of 256) of the short side.
+CROP_FRACTION = 0.875
+
+
+def _image_shape(features):
+    """(height, width, channels) of the example's image, without decoding JPEG pixels."""
+    if "image" in features:
+        return tf.shape(features["image"])
+    image_bytes = features["image_bytes"]
+    return tf.cond(tf.io.is_jpeg(image_bytes),
+                   lambda: tf.image.extract_jpeg_shape(image_bytes),
+                   lambda: tf.shape(_decode_whole(image_bytes)))
+
+
+def _decode_whole(image_bytes):
+    """Any image format -> uint8 (H, W, 3); grey and RGBA images become RGB."""
+    image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def _crop(features, offset_y, offset_x, height, width):
+    """The window of the image, decoding only the window when the bytes are a JPEG."""
+    if "image" in features:
+        return features["image"][offset_y:offset_y + height, offset_x:offset_x + width]
+    image_bytes = features["image_bytes"]
+
+    def fused():
+        window = tf.stack([offset_y, offset_x, height, width])
+        return tf.image.decode_and_crop_jpeg(image_bytes, window, channels=3)
+
+    def whole_then_crop():
+        image = _decode_whole(image_bytes)
+        return image[offset_y:offset_y + height, offset_x:offset_x + width]
+
+    image = tf.cond(tf.io.is_jpeg(image_bytes), fused, whole_then_crop)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def _with_image(features, image):
+    """A copy of the example with the encoded bytes dropped and `image` set."""
+    result = {key: value for key, value in features.items() if key != "image_bytes"}
+    result["image"] = image
+    return result
+
+
+def _resize(image, image_size):
+    """Bilinear resize to (image_size, image_size), as float32 in [0, 255]."""
+    resized = tf.image.resize(tf.cast(image, tf.float32), [image_size, image_size],
+                              method="bilinear")
+    return tf.clip_by_value(resized, 0.0, 255.0)
+
+
+def random_crop_window(shape, seed, area_range=AREA_RANGE,
+                       aspect_ratio_range=ASPECT_RATIO_RANGE):
+    """(offset_y, offset_x, height, width) of an Inception crop of an image of `shape`: a
+    random area fraction and aspect ratio in the ranges; the whole image when no window fits
+    in MAX_CROP_ATTEMPTS tries."""
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape, bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed=seed,
+        min_object_covered=0.0, aspect_ratio_range=aspect_ratio_range, area_range=area_range,
+        max_attempts=MAX_CROP_ATTEMPTS, use_image_if_no_bounding_boxes=True)
+    return begin[0], begin[1], size[0], size[1]
+
+
+def random_resized_crop(features, seed, image_size, area_range=AREA_RANGE,
+                        aspect_ratio_range=ASPECT_RATIO_RANGE):
+    """Inception crop (random_crop_window), decoded alone when JPEG, resized to
+    (image_size, image_size)."""
+    window = random_crop_window(_image_shape(features), seed, area_range, aspect_ratio_range)
+    return _with_image(features, _resize(_crop(features, *window), image_size))
+
+
+def center_crop(features, image_size, crop_fraction=CROP_FRACTION):
+    """Evaluation crop: the central square of side crop_fraction * short side, resized to
+    (image_size, image_size). crop_fraction=1 keeps the whole short side."""
+    shape = _image_shape(features)
+    height, width = shape[0], shape[1]
+    side = tf.cast(crop_fraction * tf.cast(tf.minimum(height, width), tf.float32), tf.int32)
+    side = tf.maximum(side, 1)
+    image = _crop(features, (height - side + 1) // 2, (width - side + 1) // 2, side, side)
+    return _with_image(features, _resize(image, image_size))
+
+
+def resize(features, image_size):
+    """The whole image resized to (image_size, image_size), aspect ratio not kept."""
+    image = features["image"] if "image" in features else _decode_whole(features["image_bytes"])
+    return _with_image(features, _resize(image, image_size))
+
+
+def decode(features):
+    """Decodes `image_bytes` into a uint8 `image` (for caching decoded datasets)."""
+    return _with_image(features, _decode_whole(features["image_bytes"]))
+
+
+def random_flip(features, seed):
+    """Horizontal flip with probability 1/2."""
+    image = tf.image.stateless_random_flip_left_right(features["image"], seed=seed)
+    return {**features, "image": image}
+
+
+def normalize(features):
+    """[0, 255] -> [-1, 1]: what every model in mobilenet_tf.models expects, and what the
+    MobileNet and Xception weights from keras.applications were trained with."""
+    image = tf.cast(features["image"], tf.float32) / 127.5 - 1.0
+    return {**features, "image": image}

@@ -1,0 +1,33 @@
+"""What every dataset loader returns: raw examples of one split, and facts about the dataset."""
+import dataclasses
+from typing import Callable, Optional
+
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """Metadata of one split. num_examples counts the whole split, over all workers."""
+    name: str
+    split: str
+    num_classes: int
+    class_names: tuple
+    num_examples: int
+    image_size: int = 0
+    label_format: str = "index"   # "index": int32 class ids; "one_hot": mixed float vectors
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A loader's result: unbatched examples {"image_bytes" or "image", "label"} (this worker's
+    shard, files already interleaved and, for training, shuffled at the file level), the
+    metadata, and whether the images are photos (Inception crop and central crop) or
+    synthetic images to keep whole (resize only).
+
+    parse, when given, turns an element of `examples` into that dict (reads the file, parses
+    the record); the pipeline runs it with the decode, so a failure skips one example."""
+    examples: tf.data.Dataset
+    info: DatasetInfo
+    parse: Optional[Callable] = None
+    photos: bool = True
+    default_image_size: int = 224
