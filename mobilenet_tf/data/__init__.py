@@ -78,11 +78,11 @@ def get(name, split, *, data_dir=None, batch_size=128, image_size=None, training
     Returns (tf.data.Dataset of (images, labels), DatasetInfo).
     """
     _check(batch_size, image_size, crop_fraction, augmentation)
+    training = split.startswith("train") if training is None else training
     if name == "shapes" and image_size:   # generated at the size asked for, not resized
         options.setdefault("image_size", image_size)
     source = load_source(name, split, data_dir=data_dir, training=training, seed=seed,
                          input_context=input_context, **options)
-    training = split.startswith("train") if training is None else training
     image_size = image_size or source.default_image_size
     local_batch_size = (input_context.get_per_replica_batch_size(batch_size)
                         if input_context else batch_size)
