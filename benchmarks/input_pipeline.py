@@ -5,7 +5,7 @@
 Writes synthetic JPEGs of ImageNet's typical size (about 500x375, quality 90, with texture
 so the files are ImageNet-sized, ~110 KB) as TFRecords in the standard layout, then times
 training preprocessing (read, parse, Inception crop, flip, resize to 224, batch 256,
-normalise) three ways in the same run:
+uint8 out, as the pipeline hands images to the model) three ways in the same run:
 
 - fused:  tf.image.decode_and_crop_jpeg, decoding only the crop window (what we ship);
 - naive:  tf.image.decode_jpeg of the whole image, then the same crop;
@@ -74,7 +74,7 @@ def write_tfrecords(root, count, shards=8):
 
 
 def simple_pipeline(root, fused):
-    """Read, parse, crop (fused or decode-then-crop), flip, resize, batch, normalise."""
+    """Read, parse, crop (fused or decode-then-crop), resize, flip, uint8, batch."""
     files = tf.io.gfile.glob(os.path.join(root, "train-*"))
     records = tf.data.Dataset.from_tensor_slices(files).repeat().interleave(
         tf.data.TFRecordDataset, cycle_length=8, num_parallel_calls=tf.data.AUTOTUNE)
@@ -90,7 +90,8 @@ def simple_pipeline(root, fused):
 
     seeds = tf.data.Dataset.random(seed=0).batch(2)
     examples = tf.data.Dataset.zip(records, seeds).map(one, num_parallel_calls=tf.data.AUTOTUNE)
-    batches = examples.batch(BATCH).map(lambda b: (preprocess.normalize(b)["image"], b["label"]))
+    examples = examples.map(preprocess.to_uint8, num_parallel_calls=tf.data.AUTOTUNE)
+    batches = examples.batch(BATCH).map(lambda b: (b["image"], b["label"]))
     return batches
 
 

@@ -78,7 +78,7 @@ def test_cached_evaluation_gives_the_same_batches(imagenet_dir):
         for (a_images, a_labels), (b_images, b_labels) in zip(expected, got):
             np.testing.assert_array_equal(a_labels, b_labels)
             # decode_and_crop_jpeg vs crop of the decoded image: equal up to JPEG rounding.
-            assert np.abs(a_images - b_images).mean() < 0.01
+            assert np.abs(a_images.astype(float) - b_images).mean() < 1.0
 
 
 def test_skipping_keeps_every_good_element_in_order(capfd):
@@ -125,7 +125,7 @@ def test_mixing_augmentations_give_one_hot_labels_that_sum_to_one(imagenet_dir):
         assert info.label_format == "one_hot" and labels.shape == (6, 1000)
         np.testing.assert_allclose(tf.reduce_sum(labels, -1), np.ones(6), atol=1e-5)
         assert float(tf.reduce_max(labels)) < 1.0 or augmentation.cutmix_alpha > 0
-        assert -1.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1.0
+        assert images.dtype == tf.uint8 and images.shape == (6, 16, 16, 3)
 
 
 def test_randaugment_changes_training_images(imagenet_dir):
@@ -139,8 +139,8 @@ def test_randaugment_changes_training_images(imagenet_dir):
     (aug_images, aug_labels), = _numpy(augmented.take(1))
     np.testing.assert_array_equal(plain_labels, aug_labels)   # same order, same crops
     assert aug_images.shape == plain_images.shape
-    assert np.abs(aug_images - plain_images).mean() > 0.01
-    assert -1.0 <= aug_images.min() and aug_images.max() <= 1.0
+    assert aug_images.dtype == np.uint8
+    assert np.abs(aug_images.astype(float) - plain_images).mean() > 1.0
 
 
 def test_bad_options_are_user_errors():

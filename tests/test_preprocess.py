@@ -87,9 +87,15 @@ def test_flip_is_a_fair_coin_and_deterministic():
     assert 70 < flipped < 130
 
 
-def test_normalize_maps_the_byte_range_to_minus_one_one():
-    out = preprocess.normalize({"image": tf.constant([0.0, 127.5, 255.0])})["image"]
-    np.testing.assert_allclose(out, [-1.0, 0.0, 1.0])
+def test_to_uint8_rounds_and_saturates():
+    out = preprocess.to_uint8({"image": tf.constant([-3.0, 0.4, 127.5, 254.6, 300.0])})["image"]
+    assert out.dtype == tf.uint8 and out.numpy().tolist() == [0, 0, 128, 255, 255]
+
+
+def test_resize_keeps_an_image_of_the_right_size_as_it_is():
+    image = tf.constant(photo(16, 16))
+    assert preprocess.resize({"image": image}, 16)["image"] is image
+    assert preprocess.resize({"image": image}, 8)["image"].shape == (8, 8, 3)
 
 
 def test_grey_and_rgba_pngs_become_rgb():

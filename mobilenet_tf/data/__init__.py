@@ -6,9 +6,10 @@
 
 Names: `imagenet` (TFRecord shards, a TFDS data dir or the official tars), `folder` (one
 sub-folder per class), `tfds:NAME` (any prepared TFDS image classification dataset) and
-`shapes` (built in, generated, no files). Batches are (images, labels): float32 images in
-[-1, 1], the range every model here and the keras.applications MobileNet weights expect;
-labels are int32 class ids, or float32 mixed one-hot vectors when MixUp or CutMix is on.
+`shapes` (built in, generated, no files). Batches are (images, labels): uint8 images, which
+the model normalises (build it with include_preprocessing=True, which maps [0, 255] to the
+[-1, 1] that every model here and keras.applications' MobileNet weights expect); labels are
+int32 class ids, or float32 mixed one-hot vectors when MixUp or CutMix is on.
 """
 import dataclasses
 

@@ -2,8 +2,8 @@
 
     raw examples (sharded per worker, files interleaved)
       -> [decode once and cache]  -> shuffle -> per-example seed
-      -> crop / flip / RandAugment, skipping corrupt images -> batch -> MixUp / CutMix
-      -> normalise to [-1, 1] -> (images, labels) -> prefetch
+      -> crop / flip / RandAugment, skipping corrupt images -> uint8 -> batch
+      -> MixUp / CutMix -> (images, labels) -> prefetch
 
 Given a seed the order and every random choice are reproducible (stateless random ops with a
 seed per example, drawn from a seeded stream that changes each epoch); without one, tf.data
@@ -135,6 +135,11 @@ def with_seeds(dataset, seed, key="seed"):
         lambda features, pair: {**features, key: pair}, num_parallel_calls=AUTOTUNE)
 
 
+def _images_and_labels(batch):
+    """The (inputs, targets) pair model.fit takes."""
+    return preprocess.to_uint8(batch)["image"], batch["label"]
+
+
 def _decoded(features):
     """Decoded once for caching: {"image" uint8, "label"}."""
     if "image_bytes" in features:
@@ -151,13 +156,13 @@ def _train_example(features, image_size, photos, randaugment):
         features = preprocess.resize(features, image_size)
     features = preprocess.random_flip(features, flip_seed)
     if randaugment is not None:
-        features = {**features, "image": randaugment(features["image"])}
-    return {"image": features["image"], "label": features["label"]}
+        features = {**features, "image": randaugment(tf.cast(features["image"], tf.float32))}
+    return {"image": preprocess.to_uint8(features)["image"], "label": features["label"]}
 
 
 def _eval_example(features, image_size, crop_fraction):
     """One evaluation example: the central crop, resized."""
-    features = preprocess.center_crop(features, image_size, crop_fraction)
+    features = preprocess.to_uint8(preprocess.center_crop(features, image_size, crop_fraction))
     return {"image": features["image"], "label": features["label"]}
 
 
@@ -168,7 +173,7 @@ def make_batches(examples, *, training, batch_size, image_size, num_classes, par
     """Raw examples ({"image_bytes" or "image", "label"}, or what `parse` turns into that)
     -> batches of (images, labels).
 
-    images: float32 (batch_size, image_size, image_size, 3) in [-1, 1]. labels: int32 class
+    images: uint8 (batch_size, image_size, image_size, 3). labels: int32 class
     indices, or float32 (batch_size, num_classes) mixed one-hot vectors under MixUp/CutMix.
     batch_size is this worker's batch. Training batches drop the remainder so every step has
     the same shape; evaluation keeps every example.
@@ -201,8 +206,7 @@ def make_batches(examples, *, training, batch_size, image_size, num_classes, par
         batches = with_seeds(batches, None if seed is None else seed + 1, key="mix_seed")
         batches = batches.map(lambda batch: augment.mix_batch(batch, num_classes, augmentation),
                               num_parallel_calls=AUTOTUNE)
-    batches = batches.map(lambda batch: (preprocess.normalize(batch)["image"], batch["label"]),
-                          num_parallel_calls=AUTOTUNE)
+    batches = batches.map(_images_and_labels, num_parallel_calls=AUTOTUNE)
     options = tf.data.Options()
     # Evaluation always reads in a fixed order (files interleaved round robin), so outputs
     # can be matched to examples; training only when seeded, else tf.data may reorder.

@@ -3,7 +3,9 @@
 An example is a dict holding either `image_bytes` (an encoded JPEG/PNG/GIF/BMP string) or
 `image` (a decoded uint8 or float (H, W, 3) tensor), plus whatever else the dataset carries
 (`label`, ...). Each function returns a new dict with `image` replaced by a float32
-(H, W, 3) tensor in [0, 255]; `normalize` maps it to [-1, 1] at the end.
+(H, W, 3) tensor in [0, 255]; `to_uint8` rounds it back to bytes at the end. The pipeline
+hands out uint8 images and the model normalises them (see mobilenet_tf.data): a float32
+batch would be four times the bytes to copy, batch and send to the accelerator.
 
 Randomness is stateless: every random function takes a `seed` of shape (2,), so a pipeline
 given a seed produces the same images in any order and on any number of threads.
@@ -105,8 +107,11 @@ def center_crop(features, image_size, crop_fraction=CROP_FRACTION):
 
 
 def resize(features, image_size):
-    """The whole image resized to (image_size, image_size), aspect ratio not kept."""
+    """The whole image resized to (image_size, image_size), aspect ratio not kept; an image
+    already of that size is kept as it is."""
     image = features["image"] if "image" in features else _decode_whole(features["image_bytes"])
+    if image.shape[0] == image_size and image.shape[1] == image_size:
+        return _with_image(features, image)
     return _with_image(features, _resize(image, image_size))
 
 
@@ -121,8 +126,9 @@ def random_flip(features, seed):
     return {**features, "image": image}
 
 
-def normalize(features):
-    """[0, 255] -> [-1, 1]: what every model in mobilenet_tf.models expects, and what the
-    MobileNet and Xception weights from keras.applications were trained with."""
-    image = tf.cast(features["image"], tf.float32) / 127.5 - 1.0
+def to_uint8(features):
+    """A [0, 255] float image rounded to uint8 (values outside the range saturate)."""
+    image = features["image"]
+    if image.dtype != tf.uint8:
+        image = tf.saturate_cast(tf.round(image), tf.uint8)
     return {**features, "image": image}
