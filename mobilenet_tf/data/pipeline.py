@@ -123,7 +123,7 @@ def _output_only(number, is_end, output):
 
 def _print_skip_warning(skipped):
     tf.print("warning: skipped", skipped, "corrupt or unreadable image(s) or record(s) so far;"
-             " training goes on without them", output_stream=sys.stderr)
+             " reading goes on without them", output_stream=sys.stderr)
     return tf.no_op()
 
 
