@@ -62,9 +62,8 @@ def list_files(data_dir, split, validation_fraction=VALIDATION_FRACTION):
     if not 0.0 <= validation_fraction < 1.0:
         raise UserError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     root, hash_split = _split_root(data_dir, split)
-    class_names = tuple(_class_folders(os.path.join(data_dir, "train")
-                                       if os.path.isdir(os.path.join(data_dir, "train"))
-                                       else root))
+    # Classes come from the training folders, so both splits number them the same.
+    class_names = tuple(_class_folders(_split_root(data_dir, "train")[0]))
     if not class_names:
         raise UserError(f"folder dataset: no class sub-folders in {root}")
     paths, labels = [], []

@@ -156,6 +156,5 @@ def load(split, *, data_dir, training, seed, input_context):
         return _load_tfrecords(where, split, training, seed, input_context)
     if layout == "manual":
         where = _prepare_from_tars(where, data_dir)
-    source = tfds_prepared.load_prepared(where, split, name="imagenet", training=training,
-                                         seed=seed, input_context=input_context)
-    return Source(source.examples, source.info)
+    return tfds_prepared.load_prepared(where, split, name="imagenet", training=training,
+                                       seed=seed, input_context=input_context)

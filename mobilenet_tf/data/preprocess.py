@@ -25,16 +25,6 @@ MAX_CROP_ATTEMPTS = 10
 CROP_FRACTION = 0.875
 
 
-def _image_shape(features):
-    """(height, width, channels) of the example's image, without decoding JPEG pixels."""
-    if "image" in features:
-        return tf.shape(features["image"])
-    image_bytes = features["image_bytes"]
-    return tf.cond(tf.io.is_jpeg(image_bytes),
-                   lambda: tf.image.extract_jpeg_shape(image_bytes),
-                   lambda: tf.shape(_decode_whole(image_bytes)))
-
-
 def _decode_whole(image_bytes):
     """Any image format -> uint8 (H, W, 3); grey and RGBA images become RGB."""
     image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
@@ -42,21 +32,24 @@ def _decode_whole(image_bytes):
     return image
 
 
-def _crop(features, offset_y, offset_x, height, width):
-    """The window of the image, decoding only the window when the bytes are a JPEG."""
+def _cropped(features, window_of_shape):
+    """The window `window_of_shape((H, W, C)) -> (offset_y, offset_x, height, width)` of the
+    example's image. JPEG bytes decode only the window; other bytes decode once, whole."""
+
+    def slice_window(image):
+        offset_y, offset_x, height, width = window_of_shape(tf.shape(image))
+        return image[offset_y:offset_y + height, offset_x:offset_x + width]
+
     if "image" in features:
-        return features["image"][offset_y:offset_y + height, offset_x:offset_x + width]
+        return slice_window(features["image"])
     image_bytes = features["image_bytes"]
 
     def fused():
-        window = tf.stack([offset_y, offset_x, height, width])
+        window = tf.stack(window_of_shape(tf.image.extract_jpeg_shape(image_bytes)))
         return tf.image.decode_and_crop_jpeg(image_bytes, window, channels=3)
 
-    def whole_then_crop():
-        image = _decode_whole(image_bytes)
-        return image[offset_y:offset_y + height, offset_x:offset_x + width]
-
-    image = tf.cond(tf.io.is_jpeg(image_bytes), fused, whole_then_crop)
+    image = tf.cond(tf.io.is_jpeg(image_bytes), fused,
+                    lambda: slice_window(_decode_whole(image_bytes)))
     image.set_shape([None, None, 3])
     return image
 
@@ -91,19 +84,22 @@ def random_resized_crop(features, seed, image_size, area_range=AREA_RANGE,
                         aspect_ratio_range=ASPECT_RATIO_RANGE):
     """Inception crop (random_crop_window), decoded alone when JPEG, resized to
     (image_size, image_size)."""
-    window = random_crop_window(_image_shape(features), seed, area_range, aspect_ratio_range)
-    return _with_image(features, _resize(_crop(features, *window), image_size))
+    image = _cropped(features, lambda shape: random_crop_window(shape, seed, area_range,
+                                                                aspect_ratio_range))
+    return _with_image(features, _resize(image, image_size))
 
 
 def center_crop(features, image_size, crop_fraction=CROP_FRACTION):
     """Evaluation crop: the central square of side crop_fraction * short side, resized to
     (image_size, image_size). crop_fraction=1 keeps the whole short side."""
-    shape = _image_shape(features)
-    height, width = shape[0], shape[1]
-    side = tf.cast(crop_fraction * tf.cast(tf.minimum(height, width), tf.float32), tf.int32)
-    side = tf.maximum(side, 1)
-    image = _crop(features, (height - side + 1) // 2, (width - side + 1) // 2, side, side)
-    return _with_image(features, _resize(image, image_size))
+
+    def central_window(shape):
+        height, width = shape[0], shape[1]
+        side = tf.cast(crop_fraction * tf.cast(tf.minimum(height, width), tf.float32), tf.int32)
+        side = tf.maximum(side, 1)
+        return (height - side + 1) // 2, (width - side + 1) // 2, side, side
+
+    return _with_image(features, _resize(_cropped(features, central_window), image_size))
 
 
 def resize(features, image_size):
