@@ -41,6 +41,19 @@ def test_a_seeded_training_run_is_reproducible_and_epochs_differ(imagenet_dir):
     assert not _same(first_epoch, other_seed)
 
 
+@pytest.mark.parametrize("augmentation", [Augmentation(), Augmentation(mixup_alpha=0.4)])
+def test_skip_batches_resumes_the_seeded_stream_where_it_stopped(imagenet_dir, augmentation):
+    def batches(skip_batches):
+        dataset, _ = data.get("imagenet", "train", data_dir=imagenet_dir, batch_size=4,
+                              image_size=32, seed=3, augmentation=augmentation,
+                              skip_batches=skip_batches)
+        return _numpy(dataset)
+
+    whole = batches(0)
+    assert len(whole) == 6
+    assert _same(batches(2), whole[2:])   # same examples, same crops, same mixing
+
+
 def test_workers_read_disjoint_shards_that_cover_the_split(imagenet_dir):
     # Two workers with one replica each, as distribute_datasets_from_function passes them.
     seen = []

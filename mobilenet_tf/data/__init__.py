@@ -65,7 +65,7 @@ def _check(batch_size, image_size, crop_fraction, augmentation):
 def get(name, split, *, data_dir=None, batch_size=128, image_size=None, training=None,
         seed=None, input_context=None, augmentation=Augmentation(),
         crop_fraction=preprocess.CROP_FRACTION, shuffle_buffer=10_000, cache=False,
-        drop_remainder=None, **options):
+        drop_remainder=None, skip_batches=0, **options):
     """A batched split of a dataset, and its metadata.
 
     batch_size is the global batch: under tf.distribute, pass the `input_context` of
@@ -75,7 +75,8 @@ def get(name, split, *, data_dir=None, batch_size=128, image_size=None, training
     `crop_fraction` of the short side. image_size defaults to the dataset's (224 for
     photos). cache=True keeps the decoded images in memory after the first epoch (small
     datasets). Other options go to the dataset's loader (shapes: num_examples; folder:
-    validation_fraction).
+    validation_fraction). skip_batches (training) starts that many batches into the
+    seeded stream, to resume mid-epoch exactly where a run stopped.
     Returns (tf.data.Dataset of (images, labels), DatasetInfo).
     """
     _check(batch_size, image_size, crop_fraction, augmentation)
@@ -91,7 +92,8 @@ def get(name, split, *, data_dir=None, batch_size=128, image_size=None, training
         source.examples, parse=source.parse, training=training, batch_size=local_batch_size,
         image_size=image_size, num_classes=source.info.num_classes, photos=source.photos,
         crop_fraction=crop_fraction, augmentation=augmentation, seed=seed,
-        shuffle_buffer=shuffle_buffer, cache=cache, drop_remainder=drop_remainder)
+        shuffle_buffer=shuffle_buffer, cache=cache, drop_remainder=drop_remainder,
+        skip_batches=skip_batches)
     mixed = training and augmentation.mixes_labels
     info = dataclasses.replace(source.info, image_size=image_size,
                                label_format="one_hot" if mixed else "index")

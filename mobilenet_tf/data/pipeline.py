@@ -127,10 +127,13 @@ def _print_skip_warning(skipped):
     return tf.no_op()
 
 
-def with_seeds(dataset, seed, key="seed"):
+def with_seeds(dataset, seed, key="seed", skip=0):
     """Adds a fresh stateless-random seed, shape (2,), to every element; the stream is
-    reproducible for a given seed and differs from epoch to epoch."""
+    reproducible for a given seed and differs from epoch to epoch. skip: seeds to pass over
+    first, so a resumed stream gives the same seeds to the same elements."""
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    if skip:
+        seeds = seeds.skip(skip)
     return tf.data.Dataset.zip(dataset, seeds).map(
         lambda features, pair: {**features, key: pair}, num_parallel_calls=AUTOTUNE)
 
@@ -169,14 +172,16 @@ def _eval_example(features, image_size, crop_fraction):
 def make_batches(examples, *, training, batch_size, image_size, num_classes, parse=None,
                  photos=True, crop_fraction=preprocess.CROP_FRACTION,
                  augmentation=Augmentation(), seed=None, shuffle_buffer=10_000, cache=False,
-                 drop_remainder=None):
+                 drop_remainder=None, skip_batches=0):
     """Raw examples ({"image_bytes" or "image", "label"}, or what `parse` turns into that)
     -> batches of (images, labels).
 
     images: uint8 (batch_size, image_size, image_size, 3). labels: int32 class
     indices, or float32 (batch_size, num_classes) mixed one-hot vectors under MixUp/CutMix.
     batch_size is this worker's batch. Training batches drop the remainder so every step has
-    the same shape; evaluation keeps every example.
+    the same shape; evaluation keeps every example. skip_batches (training): start that
+    many batches into the stream, for resuming mid-epoch; the examples are passed over
+    before they are decoded, so it costs reading, not preprocessing.
     """
     parse = parse or (lambda example: example)
     if cache:
@@ -185,6 +190,8 @@ def make_batches(examples, *, training, batch_size, image_size, num_classes, par
     if training:
         examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         examples = with_seeds(examples, seed)
+        if skip_batches:
+            examples = examples.skip(skip_batches * batch_size)
         randaugment = augment.randaugment(augmentation, seed)
         one_example = lambda f: _train_example(f, image_size, photos, randaugment)
     else:
@@ -203,7 +210,8 @@ def make_batches(examples, *, training, batch_size, image_size, num_classes, par
     batches = batches.batch(batch_size, drop_remainder=drop_remainder,
                             num_parallel_calls=AUTOTUNE)
     if training and augmentation.mixes_labels:
-        batches = with_seeds(batches, None if seed is None else seed + 1, key="mix_seed")
+        batches = with_seeds(batches, None if seed is None else seed + 1, key="mix_seed",
+                             skip=skip_batches)
         batches = batches.map(lambda batch: augment.mix_batch(batch, num_classes, augmentation),
                               num_parallel_calls=AUTOTUNE)
     batches = batches.map(_images_and_labels, num_parallel_calls=AUTOTUNE)
