@@ -72,9 +72,11 @@ def _shapes(arrays):
     return tuple(tuple(a.shape) for a in arrays)
 
 
-def match_layers(source_weights, target):
-    """Pairs each weighted layer of `target` with its source arrays; UserError on mismatch."""
-    targets = {layer.name: layer for layer in target.layers if layer.weights}
+def match_layers(source_weights, target, skip=()):
+    """Pairs each weighted layer of `target` (but those named in `skip`) with its source
+    arrays; UserError on mismatch."""
+    targets = {layer.name: layer for layer in target.layers
+               if layer.weights and layer.name not in skip}
     pairs = {name: source_weights[name] for name in targets if name in source_weights}
     missing = [name for name in targets if name not in pairs]
     spare = sorted((name for name in source_weights if name not in targets), key=_natural_key)
@@ -96,11 +98,21 @@ def match_layers(source_weights, target):
     return [(targets[name], arrays) for name, arrays in pairs.items()]
 
 
-def import_keras_applications(source, target):
+def import_keras_applications(source, target, new_head=False):
     """Copies every weight of `source` (a keras.applications model, its `.keras` file or its
     `.h5` weights file) into our model `target`, failing with UserError on any mismatch
-    before anything is written. Returns `target`."""
-    pairs = match_layers(load_source_weights(source), target)
+    before anything is written. new_head=True leaves the classifier layers whose shapes
+    differ from the source's (another number of classes) as initialised, for fine-tuning.
+    Returns `target`."""
+    source_weights = load_source_weights(source)
+    skip = ()
+    if new_head:
+        skip = {layer.name for layer in target.layers
+                if layer.name in HEAD_LAYERS and layer.weights
+                and _shapes(layer.get_weights()) != _shapes(source_weights.get(layer.name, []))}
+        source_weights = {name: arrays for name, arrays in source_weights.items()
+                          if name not in skip}
+    pairs = match_layers(source_weights, target, skip)
     for layer, arrays in pairs:
         expected = _shapes(layer.get_weights())
         if _shapes(arrays) != expected:

@@ -1,0 +1,155 @@
+"""Shared pieces of the recipes: every field with its default, and the ImageNet parts.
+
+A recipe file defines get_config() -> ml_collections.ConfigDict, starting from base() and
+overriding only what differs. Any field can be overridden on the command line:
+    python train.py --config=configs/mobilenet_v2_imagenet.py --config.optimizer.learning_rate=0.1
+"""
+import ml_collections
+
+
+def base(model="mobilenet_v3_small", dataset="shapes"):
+    """Every field a recipe can set, with its default (a field must exist to be overridden)."""
+    config = ml_collections.ConfigDict()
+    config.task = "classification"
+    config.model = dict(
+        name=model,
+        width=1.0,
+        dropout=0.2,
+        bn_momentum=0.99,           # Keras's decay of the moving statistics
+        bn_epsilon=1e-3,
+        sync_batch_norm=False,      # batch statistics over all replicas (small per-replica batches)
+        options={},                 # further build() options: minimalistic, reduced_tail, activation, ...
+    )
+    config.dataset = dict(
+        name=dataset,
+        data_dir="",
+        train_split="train",
+        eval_split="validation",
+        image_size=224,
+        crop_fraction=0.875,        # evaluation: the central 87.5% of the short side
+        augment=True,               # False: training examples are prepared like evaluation ones
+        randaugment_ops=0,
+        randaugment_magnitude=0.5,
+        mixup_alpha=0.0,
+        cutmix_alpha=0.0,
+        shuffle_buffer=10_000,
+        cache=False,
+        options={},                 # further loader options: num_examples (shapes), validation_fraction (folder)
+    )
+    config.train = dict(
+        batch_size=128,             # global, over all replicas
+        epochs=10,
+        steps=0,                    # > 0: train this many steps instead of `epochs` epochs
+        label_smoothing=0.0,
+        weight_decay=0.0,           # L2 on conv and dense kernels, TF-slim's scale: loss += wd * sum(w^2) / 2
+        regularize_depthwise=True,  # the V1 paper puts little or no decay on depthwise filters
+        ema_decay=0.0,              # > 0: exponential moving average of the weights, used to evaluate and export
+        gradient_clip_norm=0.0,     # > 0: clip the global gradient norm
+        seed=0,
+        steps_per_execution=1,
+        checkpoint_every_steps=1000,
+        keep_checkpoints=2,
+        eval_every_epochs=1,
+        log_every_steps=50,
+        profile_steps="",           # "START,END": a TensorBoard profiler trace of those steps
+        init_from="",               # keras_applications, or a .keras / .weights.h5 / checkpoint file
+        freeze_backbone=False,
+    )
+    config.optimizer = dict(
+        name="sgd",                 # sgd | rmsprop (TF's semantics) | adam | adamw
+        learning_rate=0.1,          # at base_batch_size
+        base_batch_size=0,          # > 0: learning rate scales linearly with batch_size / base_batch_size
+        momentum=0.9,
+        nesterov=False,
+        rho=0.9,                    # RMSprop decay
+        epsilon=1e-3,
+        beta_1=0.9,
+        beta_2=0.999,
+        weight_decay=0.0,           # decoupled (AdamW)
+    )
+    config.schedule = dict(
+        name="cosine",              # constant | cosine | exponential | linear
+        warmup_epochs=0.0,
+        decay_rate=0.97,            # exponential: multiply by this every decay_epochs
+        decay_epochs=2.4,
+        staircase=True,
+        min_learning_rate=0.0,      # floor of every schedule
+    )
+    config.runtime = dict(
+        mixed_precision="auto",     # auto | float32 | mixed_float16 | mixed_bfloat16
+        distribution="auto",        # auto | one_device | mirrored | multi_worker | tpu
+        tpu="",                     # TPU name or grpc:// address for TPUStrategy
+        jit_compile="auto",         # auto: XLA on GPU and TPU, not on CPU (8x slower there)
+    )
+    return config
+
+
+def imagenet(config, image_size=224):
+    """Points a config at ImageNet: the recipe's data part for every ImageNet run."""
+    config.dataset.name = "imagenet"
+    config.dataset.image_size = image_size
+    config.dataset.eval_split = "validation"
+    config.train.checkpoint_every_steps = 2000
+    config.train.log_every_steps = 100
+    return config
+
+
+def rmsprop(config, learning_rate, base_batch_size, epsilon=1e-3):
+    """TF-style RMSprop with decay 0.9 and momentum 0.9, as the MobileNet papers train."""
+    config.optimizer.update(name="rmsprop", learning_rate=learning_rate,
+                            base_batch_size=base_batch_size, rho=0.9, momentum=0.9,
+                            epsilon=epsilon)
+    return config
+
+
+def exponential_decay(config, decay_rate, decay_epochs, warmup_epochs=0.0):
+    """Staircase exponential decay per `decay_epochs` epochs, after a linear warm-up."""
+    config.schedule.update(name="exponential", decay_rate=decay_rate,
+                           decay_epochs=decay_epochs, warmup_epochs=warmup_epochs,
+                           staircase=True)
+    return config
+
+
+def smoke(config, steps=2, batch_size=8, image_size=32):
+    """Shrinks any recipe to a seconds-long run on Shapes, for tests of the recipe's wiring."""
+    config.dataset.name = "shapes"
+    config.dataset.image_size = image_size
+    config.dataset.options = {"num_examples": 64}
+    config.train.update(steps=steps, batch_size=batch_size, checkpoint_every_steps=steps,
+                        log_every_steps=1)
+    config.optimizer.base_batch_size = 0
+    return config
+
+
+def model_garden_mobilenet(config):
+    """The parts TF Model Garden's MobileNet ImageNet recipes share: their `mobilenet_imagenet`
+    experiment (official/vision/configs/image_classification.py), which the
+    imagenet_mobilenet*_tpu.yaml files override.
+
+    Global batch 4096 on a TPU; RMSprop rho 0.9, momentum 0.9, epsilon 0.002 at 0.008 per 128
+    images (0.256 at 4096); 5 warm-up epochs, then x0.98 every 2.5 epochs; 500 epochs;
+    label smoothing 0.1; dropout 0.2; batch norm momentum 0.997, epsilon 1e-3. Their
+    l2_weight_decay 1e-5 is applied as keras l2(1e-5 / 2), which is our TF-slim scale, and
+    their MobileNet backbone leaves depthwise kernels unregularised (regularize_depthwise=False).
+    Their RMSprop is Keras's, whose mean square starts at 0 (ours starts at 1, as TF 1's did);
+    the five warm-up epochs make the difference vanish.
+    """
+    config = imagenet(config)
+    config.model.update(dropout=0.2, bn_momentum=0.997, bn_epsilon=1e-3)
+    config.train.update(batch_size=4096, epochs=500, label_smoothing=0.1, weight_decay=1e-5,
+                        regularize_depthwise=False)
+    rmsprop(config, learning_rate=0.256, base_batch_size=4096, epsilon=0.002)
+    return exponential_decay(config, decay_rate=0.98, decay_epochs=2.5, warmup_epochs=5)
+
+
+def mobilenet_v3_paper(config):
+    """Section 6.1 of the MobileNetV3 paper (arXiv:1905.02244), for Large and Small: batch 4096,
+    RMSprop momentum 0.9 at 0.1, x0.99 every 3 epochs, dropout 0.2, L2 1e-5, EMA 0.9999,
+    batch norm decay 0.99; epsilon 0.001, depthwise unregularised and 1000 epochs where the
+    paper is silent (the recipe files say where those come from)."""
+    config = imagenet(config)
+    config.model.update(dropout=0.2, bn_momentum=0.99, bn_epsilon=1e-3)
+    config.train.update(batch_size=4096, epochs=1000, weight_decay=1e-5,
+                        regularize_depthwise=False, ema_decay=0.9999)
+    rmsprop(config, learning_rate=0.1, base_batch_size=4096, epsilon=1e-3)
+    return exponential_decay(config, decay_rate=0.99, decay_epochs=3)

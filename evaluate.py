@@ -1,0 +1,94 @@
+"""Evaluate a model: top-1, top-5 and loss on a dataset split.
+
+    python evaluate.py --model_dir=runs/RUN                 # its final.keras on its dataset
+    python evaluate.py --checkpoint=runs/RUN/best.keras --split=validation
+    python evaluate.py --init_from=keras_applications --model=v2 --dataset=imagenet --data_dir=DIR
+
+flags -> config (the run's config.json, else the recipe) -> model -> engine.evaluate.
+"""
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras   # noqa: E402
+from absl import flags   # noqa: E402
+
+from mobilenet_tf import cli, config as config_lib, engine   # noqa: E402
+from mobilenet_tf.tasks import TASKS   # noqa: E402
+
+flags.DEFINE_string("checkpoint", None, "A .keras model, or a checkpoints/ckpt-*.weights.h5 "
+                    "file of a run (with --model_dir or the same flags as its training).")
+flags.DEFINE_string("split", None, "Split to evaluate (default: the config's eval_split).")
+flags.DEFINE_string("metrics_out", None, "Also write the metrics to this JSON file.")
+flags.DEFINE_enum("weights", "final", ["final", "best"], "With --model_dir: which model.")
+
+
+def load_config():
+    """The run's own config when --model_dir has one, else the recipe, then flag overrides."""
+    FLAGS = cli.FLAGS
+    run_config = FLAGS.model_dir and os.path.join(FLAGS.model_dir, "config.json")
+    if run_config and os.path.exists(run_config) and not FLAGS.config:
+        config = config_lib.from_json_file(run_config)
+        for flag, field in cli.FLAG_FIELDS.items():
+            if getattr(FLAGS, flag) is not None:
+                config_lib.set_field(config, field, getattr(FLAGS, flag))
+        return config_lib.apply_overrides(config, cli._OVERRIDES)
+    return cli.resolve_config()
+
+
+def load_model(config):
+    """The model to evaluate, with EMA weights swapped in by engine.evaluate when present."""
+    FLAGS = cli.FLAGS
+    task = TASKS[config.task]
+    path = FLAGS.checkpoint
+    if path is None and FLAGS.model_dir:
+        path = os.path.join(FLAGS.model_dir, f"{FLAGS.weights}.keras")
+    if path is None:   # --init_from=keras_applications or a weights file, no training run
+        if not config.train.init_from:
+            raise cli.UserError("nothing to evaluate: give --model_dir, --checkpoint or "
+                                "--init_from")
+        model = task.build_model(config, num_classes=_num_classes(task, config))
+        task.init_from(model, config.train.init_from, config)
+        return engine.compile_model(model, task, config, keras.optimizers.SGD())
+    if not os.path.exists(path):
+        raise cli.UserError(f"{path} not found; give --model_dir of a finished run or "
+                            "--checkpoint=FILE")
+    if path.endswith(".keras"):
+        model = keras.saving.load_model(path, compile=False)
+        return engine.compile_model(model, task, config, keras.optimizers.SGD())
+    # A training checkpoint: model and optimizer state, which holds the EMA weights.
+    model = task.build_model(config, num_classes=_num_classes(task, config))
+    steps_per_epoch, total_steps, _ = 1, 1, 1
+    optimizer = engine.optim.build_optimizer(config, steps_per_epoch, total_steps)
+    engine.compile_model(model, task, config, optimizer)
+    model.load_weights(path)
+    return model
+
+
+def _num_classes(task, config):
+    _, info = task.build_inputs(config, config.dataset.eval_split, training=False)
+    return info.num_classes
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UserError(f"unexpected arguments {argv[1:]}; flags look like --name=value")
+    FLAGS = cli.FLAGS
+    config = load_config()
+    engine.check_config(config)
+    keras.mixed_precision.set_dtype_policy(engine.choose_precision(
+        config.runtime.mixed_precision, None))
+    model = load_model(config)
+    metrics = engine.evaluate(config, model, split=FLAGS.split)
+    split = FLAGS.split or config.dataset.eval_split
+    print(f"{config.dataset.name} {split}: " + ", ".join(
+        f"{name} {value:.4f}" for name, value in metrics.items()))
+    if FLAGS.metrics_out:
+        with open(FLAGS.metrics_out, "w") as f:
+            json.dump({**metrics, "dataset": config.dataset.name, "split": split}, f, indent=2)
+
+
+if __name__ == "__main__":
+    cli.define_flags()
+    cli.run(main)

@@ -1,0 +1,120 @@
+"""What train.py, evaluate.py and export.py share: flags, the config they resolve to, and
+turning user errors into one line and exit code 2.
+
+Precedence, lowest first: the recipe (--config, else the one --model and --dataset pick),
+then the plain flags (--batch_size, ...), then --config.key=value overrides in order.
+"""
+import os
+import sys
+import time
+
+from absl import app, flags
+
+from mobilenet_tf import UserError, config as config_lib, models
+
+FLAGS = flags.FLAGS
+# flag name -> config field it sets (when given).
+FLAG_FIELDS = {
+    "model": "model.name",
+    "dataset": "dataset.name",
+    "data_dir": "dataset.data_dir",
+    "batch_size": "train.batch_size",
+    "epochs": "train.epochs",
+    "steps": "train.steps",
+    "seed": "train.seed",
+    "init_from": "train.init_from",
+    "freeze_backbone": "train.freeze_backbone",
+    "profile_steps": "train.profile_steps",
+    "mixed_precision": "runtime.mixed_precision",
+    "distribution": "runtime.distribution",
+    "tpu": "runtime.tpu",
+}
+_OVERRIDES = []   # the --config.key=value arguments of this run, set by parse_flags
+DEFAULT_MODEL = "mobilenet_v3_small"
+DEFAULT_DATASET = "shapes"
+
+
+def define_flags():
+    """The flags every entry point takes (each default None: the recipe decides)."""
+    flags.DEFINE_string("config", None, "Recipe file, configs/FILE.py[:ARG]. Default: the one "
+                        "--model and --dataset pick. Override fields with --config.KEY=VALUE.")
+    flags.DEFINE_string("model", None, f"Model name ({', '.join(models.MODEL_NAMES)} or "
+                        f"v1, v2, v3_large, v3_small). Default: {DEFAULT_MODEL}.")
+    flags.DEFINE_string("dataset", None, "imagenet, folder, shapes or tfds:NAME. "
+                        f"Default: {DEFAULT_DATASET}.")
+    flags.DEFINE_string("model_dir", None, "Run directory: config, checkpoints, logs, models.")
+    flags.DEFINE_string("data_dir", None, "Where the dataset is.")
+    flags.DEFINE_integer("batch_size", None, "Global batch size, over all replicas.")
+    flags.DEFINE_integer("epochs", None, "Epochs to train.")
+    flags.DEFINE_integer("steps", None, "Steps to train (instead of --epochs).")
+    flags.DEFINE_integer("seed", None, "Seed of the data order, augmentation and init.")
+    flags.DEFINE_string("init_from", None, "keras_applications (published ImageNet weights), "
+                        "a .keras model, a run's model dir or a .weights.h5 file.")
+    flags.DEFINE_boolean("freeze_backbone", None, "Train only the classifier (with --init_from).")
+    flags.DEFINE_string("profile_steps", None, "START,END: TensorBoard profiler trace.")
+    flags.DEFINE_enum("mixed_precision", None, ["auto", "float32", "mixed_float16",
+                                                "mixed_bfloat16"],
+                      "Precision policy; auto: bfloat16 on TPU and Ampere+ GPUs, float16 on "
+                      "older GPUs, float32 on CPU.")
+    flags.DEFINE_enum("distribution", None, ["auto", "one_device", "mirrored", "multi_worker",
+                                             "tpu"], "tf.distribute strategy (auto: from the "
+                      "devices, TF_CONFIG and --tpu).")
+    flags.DEFINE_string("tpu", None, "TPU name or grpc:// address.")
+
+
+def parse_flags(argv):
+    """absl flags_parser: plain flags into FLAGS, --config.* overrides kept for later.
+    A bad flag is one line and exit code 2."""
+    rest, overrides = config_lib.split_override_args(argv)
+    try:
+        remaining = FLAGS(rest)
+    except flags.Error as error:
+        fail(f"{error}; see --help")
+    _OVERRIDES[:] = overrides
+    return remaining
+
+
+def resolve_config():
+    """The run's ConfigDict from the recipe, flags and --config.* overrides."""
+    model = models.canonical_name(FLAGS.model) if FLAGS.model else None
+    if FLAGS.config:
+        config = config_lib.load_recipe(FLAGS.config)
+    else:
+        config = config_lib.load_recipe(config_lib.recipe_for(
+            model or DEFAULT_MODEL, FLAGS.dataset or DEFAULT_DATASET))
+    for flag, field in FLAG_FIELDS.items():
+        value = getattr(FLAGS, flag)
+        if value is not None:
+            config_lib.set_field(config, field, model if flag == "model" else value)
+    if FLAGS.steps is not None and FLAGS.epochs is not None:
+        raise UserError("give --epochs or --steps, not both")
+    if FLAGS.epochs is not None:
+        config.train.steps = 0
+    config_lib.apply_overrides(config, _OVERRIDES)
+    config.model.name = models.canonical_name(config.model.name)
+    return config
+
+
+def default_model_dir(config):
+    """runs/<recipe>-<model>-<time>: a new directory per run unless --model_dir is given
+    (give the same --model_dir to resume)."""
+    recipe = os.path.splitext(os.path.basename(config.get("recipe", "run").split(":")[0]))[0]
+    return os.path.join("runs", f"{recipe}-{config.model.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def fail(message, code=2):
+    """One line on stderr and the exit code: 2 for a user error, 1 for anything else."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def run(main):
+    """app.run(main) with our flags parser, and UserError as one line with exit code 2."""
+    def guarded(argv):
+        try:
+            return main(argv)
+        except UserError as error:
+            fail(str(error))
+        except KeyboardInterrupt:
+            fail("interrupted; rerun with the same --model_dir to resume", code=130)
+    app.run(guarded, flags_parser=parse_flags)

@@ -1,0 +1,356 @@
+"""Everything a task does not decide: distribution, precision, optimizer, callbacks, resume,
+and the model.fit / evaluate loop.
+
+    result = train(config, model_dir)          # resumes from model_dir/checkpoints if present
+    metrics = evaluate(config, model)
+
+Training runs one model.fit() per epoch with that epoch's seeded data stream, so a run
+resumed from a checkpoint at step s continues with exactly the batches an uninterrupted run
+would have seen (data.get's skip_batches), and Keras's epoch counter stays right.
+"""
+import json
+import math
+import os
+import sys
+import warnings
+
+import keras
+import tensorflow as tf
+
+from mobilenet_tf import UserError, callbacks, config as config_lib, optim
+from mobilenet_tf.tasks import TASKS
+
+# Each epoch's dataset is finite and fit() is told its length; when corrupt images were
+# skipped it ends a batch early, which is expected, not worth Keras's warning.
+warnings.filterwarnings("ignore", message="Your input ran out of data")
+DISTRIBUTIONS = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+
+class TrainingDiverged(Exception):
+    """The loss became NaN or infinite; the message names the step and the kept checkpoint."""
+
+
+def log(message):
+    """One line on stderr, where Keras's progress bar is not."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- Distribution and precision ---------------------------------------------------------------
+
+def _cluster_size():
+    spec = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    return sum(len(spec.get(kind, [])) for kind in ("chief", "worker"))
+
+
+def make_strategy(kind, tpu=""):
+    """The tf.distribute strategy for `kind` (auto: TPU if named, several workers in
+    TF_CONFIG, several GPUs, else one device). Under JAX: sets keras.distribution's
+    DataParallel over all devices and returns the default strategy."""
+    if kind not in DISTRIBUTIONS:
+        raise UserError(f"--distribution={kind} is not one of {', '.join(DISTRIBUTIONS)}")
+    if keras.backend.backend() == "jax":
+        if kind in ("tpu", "multi_worker") or tpu:
+            raise UserError(f"--distribution={kind} needs the TensorFlow backend; under JAX "
+                            "every local device is used through keras.distribution")
+        import jax
+        if len(jax.devices()) > 1 and kind != "one_device":
+            keras.distribution.set_distribution(keras.distribution.DataParallel())
+        return tf.distribute.get_strategy()
+    if kind == "auto":
+        if tpu:
+            kind = "tpu"
+        elif _cluster_size() > 1:
+            kind = "multi_worker"
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
+            kind = "mirrored"
+        else:
+            kind = "one_device"
+    if kind == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    if kind == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise UserError("--distribution=multi_worker needs TF_CONFIG describing the "
+                            "cluster and this worker's task")
+        implementation = (tf.distribute.experimental.CommunicationImplementation.NCCL
+                          if tf.config.list_physical_devices("GPU") else
+                          tf.distribute.experimental.CommunicationImplementation.RING)
+        return tf.distribute.MultiWorkerMirroredStrategy(
+            communication_options=tf.distribute.experimental.CommunicationOptions(
+                implementation=implementation))
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+
+
+def is_chief(strategy):
+    """Whether this process writes checkpoints, summaries and models (worker 0 or chief)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def choose_precision(policy, strategy):
+    """The Keras dtype policy: auto is bfloat16 on TPUs and on GPUs from Ampere on, float16
+    on older GPUs, float32 on CPUs (which have no fast half-precision matmuls)."""
+    if policy not in POLICIES:
+        raise UserError(f"--mixed_precision={policy} is not one of {', '.join(POLICIES)}")
+    if policy != "auto":
+        return policy
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return "mixed_bfloat16"
+    if keras.backend.backend() == "jax":
+        import jax
+        platform = jax.devices()[0].platform
+        return "mixed_bfloat16" if platform in ("gpu", "tpu") else "float32"
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "float32"
+    capability = tf.config.experimental.get_device_details(gpus[0]).get(
+        "compute_capability", (0, 0))
+    return "mixed_bfloat16" if tuple(capability) >= (8, 0) else "mixed_float16"
+
+
+def use_jit(setting):
+    """XLA for auto only where there is an accelerator."""
+    if setting != "auto":
+        return bool(setting)
+    return bool(tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
+# -- Data -------------------------------------------------------------------------------------
+
+def distributed_inputs(task, config, strategy, split, training, epoch=0, skip_batches=0):
+    """The split's dataset, one shard per worker under tf.distribute, and its DatasetInfo."""
+    replicas = strategy.num_replicas_in_sync
+    if config.train.batch_size % replicas:
+        raise UserError(f"batch size {config.train.batch_size} does not divide over "
+                        f"{replicas} replicas; use a multiple of {replicas}")
+    if replicas == 1:   # one device: Keras places the plain dataset itself
+        return task.build_inputs(config, split, training=training, epoch=epoch,
+                                 skip_batches=skip_batches)
+    found = {}
+
+    def dataset_fn(input_context):
+        dataset, info = task.build_inputs(config, split, training=training,
+                                          input_context=input_context, epoch=epoch,
+                                          skip_batches=skip_batches)
+        found["info"] = info
+        return dataset
+
+    dataset = strategy.distribute_datasets_from_function(dataset_fn)
+    return dataset, found["info"]
+
+
+def steps_plan(config, num_examples):
+    """(steps per epoch, total steps, epochs) of the run."""
+    steps_per_epoch = num_examples // config.train.batch_size
+    if steps_per_epoch < 1:
+        raise UserError(f"the training split has {num_examples} examples, fewer than one "
+                        f"batch of {config.train.batch_size}; lower --batch_size")
+    if config.train.steps > 0:
+        total = config.train.steps
+    else:
+        total = config.train.epochs * steps_per_epoch
+    return steps_per_epoch, total, math.ceil(total / steps_per_epoch)
+
+
+# -- Model ------------------------------------------------------------------------------------
+
+def compile_model(model, task, config, optimizer):
+    """Compiles with the task's loss and metrics; builds the optimizer's variables now, so a
+    checkpoint can be loaded into them before the first step."""
+    model.compile(optimizer=optimizer, loss=task.build_loss(config),
+                  metrics=task.build_metrics(config),
+                  steps_per_execution=config.train.steps_per_execution,
+                  jit_compile=use_jit(config.runtime.jit_compile))
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def prepare_model(task, config, num_classes, steps_per_epoch, total_steps):
+    """The task's model with init_from, freezing and the compiled optimizer."""
+    model = task.build_model(config, num_classes)
+    if config.train.init_from:
+        task.init_from(model, config.train.init_from, config)
+    if config.train.freeze_backbone:
+        task.freeze_backbone(model)
+    optimizer = optim.build_optimizer(config, steps_per_epoch, total_steps)
+    return compile_model(model, task, config, optimizer)
+
+
+def check_config(config):
+    """UserError for settings that contradict each other, before anything is built."""
+    if config.train.steps <= 0 and config.train.epochs <= 0:
+        raise UserError("train for something: set --epochs or --steps to a positive number")
+    if config.train.batch_size < 1:
+        raise UserError(f"--batch_size must be positive, got {config.train.batch_size}")
+    if config.optimizer.name not in optim.OPTIMIZERS:
+        raise UserError(f"optimizer.name={config.optimizer.name!r} is not one of "
+                        f"{', '.join(optim.OPTIMIZERS)}")
+    if config.schedule.name not in optim.SCHEDULES:
+        raise UserError(f"schedule.name={config.schedule.name!r} is not one of "
+                        f"{', '.join(optim.SCHEDULES)}")
+    if config.task not in TASKS:
+        raise UserError(f"task {config.task!r} is not one of {', '.join(TASKS)}")
+    if config.train.freeze_backbone and not config.train.init_from:
+        raise UserError("--freeze_backbone trains only a new head on a pretrained backbone: "
+                        "give --init_from too")
+    if not 0.0 <= config.train.ema_decay < 1.0:
+        raise UserError(f"train.ema_decay must be in [0, 1), got {config.train.ema_decay}")
+    if config.train.profile_steps:
+        _profile_range(config.train.profile_steps)
+
+
+def _profile_range(text):
+    try:
+        start, end = (int(part) for part in str(text).split(","))
+    except ValueError:
+        raise UserError(f"--profile_steps={text}: expected START,END (e.g. 10,20)") from None
+    if not 0 <= start < end:
+        raise UserError(f"--profile_steps={text}: need 0 <= START < END")
+    return start, end
+
+
+# -- Training ---------------------------------------------------------------------------------
+
+def train(config, model_dir, verbose=1):
+    """Trains config's task into model_dir, resuming from its newest checkpoint.
+
+    Writes config.json, checkpoints/, TensorBoard logs, best.keras, final.keras and
+    final_metrics.json (validation metrics of the final weights, EMA when used).
+    Returns the final validation metrics as a dict.
+    """
+    check_config(config)
+    task = TASKS[config.task]
+    strategy = make_strategy(config.runtime.distribution, config.runtime.tpu)
+    policy = choose_precision(config.runtime.mixed_precision, strategy)
+    keras.mixed_precision.set_dtype_policy(policy)
+    chief = is_chief(strategy)
+    if chief:
+        tf.io.gfile.makedirs(model_dir)
+        with tf.io.gfile.GFile(os.path.join(model_dir, "config.json"), "w") as f:
+            f.write(config_lib.to_json(config))
+    log(f"config {config.get('recipe', '')}: {config_lib.to_json(config)}")
+    log(f"distribution: {type(strategy).__name__} with {strategy.num_replicas_in_sync} "
+        f"replica(s); precision: {policy}")
+
+    _, train_info = distributed_inputs(task, config, strategy, config.dataset.train_split,
+                                       training=True)
+    steps_per_epoch, total_steps, epochs = steps_plan(config, train_info.num_examples)
+    with strategy.scope():
+        model = prepare_model(task, config, train_info.num_classes, steps_per_epoch,
+                              total_steps)
+
+    nan_guard = callbacks.NanGuard()
+    best = callbacks.BestModel(os.path.join(model_dir, "best.keras"),
+                               monitor="val_" + task.BEST_METRIC, is_chief=chief)
+    # Where the run is: saved with every checkpoint, so a restart resumes the same epoch at
+    # the same batch (an epoch can end early when corrupt images were skipped).
+    position = {"epoch": 0, "epoch_start_step": 0, "epoch_complete": False}
+    checkpointer = callbacks.Checkpointer(
+        os.path.join(model_dir, "checkpoints"), config.train.checkpoint_every_steps,
+        keep=config.train.keep_checkpoints, is_chief=chief, nan_guard=nan_guard,
+        extra_state=lambda: {**position, "batch_size": config.train.batch_size,
+                             "best": best.best})
+    index = checkpointer.restore(model)
+    step = epoch = done_in_epoch = 0
+    if index is not None:
+        if index.get("batch_size") != config.train.batch_size:
+            raise UserError(f"the run in {model_dir} was trained with batch size "
+                            f"{index.get('batch_size')}; resume it with the same --batch_size "
+                            "or start a new --model_dir")
+        step, best.best, epoch = index["step"], index.get("best"), index["epoch"]
+        done_in_epoch = step - index["epoch_start_step"]
+        if index["epoch_complete"]:
+            epoch, done_in_epoch = epoch + 1, 0
+        log(f"resumed from {index['file']} at step {step}, epoch {epoch + 1} "
+            f"batch {done_in_epoch + 1}")
+    profile = _profile_range(config.train.profile_steps) if config.train.profile_steps else None
+    board = callbacks.TensorBoard(os.path.join(model_dir, "logs"), config.train.log_every_steps,
+                                  config.train.batch_size, profile, enabled=chief)
+    if step == 0:
+        _write_first_images(task, config, board)
+    validation, _ = distributed_inputs(task, config, strategy, config.dataset.eval_split,
+                                       training=False)
+    mark_complete = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda *_: position.update(epoch_complete=True))
+    fit_callbacks = [nan_guard, mark_complete, best, checkpointer, board]
+    while epoch < epochs and step < total_steps:
+        planned = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
+        if done_in_epoch >= planned:   # stopped after the epoch's last step, before its end
+            epoch, done_in_epoch = epoch + 1, 0
+            continue
+        steps = planned - done_in_epoch
+        position.update(epoch=epoch, epoch_start_step=step - done_in_epoch,
+                        epoch_complete=False)
+        dataset, _ = distributed_inputs(task, config, strategy, config.dataset.train_split,
+                                        training=True, epoch=epoch, skip_batches=done_in_epoch)
+        last = epoch + 1 == epochs
+        evaluate_now = last or (epoch + 1) % max(config.train.eval_every_epochs, 1) == 0
+        model.fit(dataset, initial_epoch=epoch, epochs=epoch + 1, steps_per_epoch=steps,
+                  validation_data=validation if evaluate_now else None, shuffle=False,
+                  callbacks=fit_callbacks + ([_EmaEvaluation()] if evaluate_now else []),
+                  verbose=verbose)
+        if nan_guard.diverged_at is not None:
+            kept = checkpointer.read_index()
+            where = (f"the last good checkpoint, step {kept['step']}, is kept in "
+                     f"{checkpointer.directory}" if kept else "no checkpoint was written")
+            raise TrainingDiverged(
+                f"the loss became NaN or infinite at step {nan_guard.diverged_at}; {where}. "
+                "Lower the learning rate, add warm-up or gradient clipping, or use float32")
+        step, epoch, done_in_epoch = callbacks.global_step(model), epoch + 1, 0
+    return _finish(task, config, model, validation, model_dir, chief, board)
+
+
+class _EmaEvaluation(keras.callbacks.Callback):
+    """Validates with the EMA weights (when the optimizer keeps them) during fit()."""
+
+    def on_test_begin(self, logs=None):
+        self._swap = callbacks.ema_weights(self.model)
+        self._swap.__enter__()
+
+    def on_test_end(self, logs=None):
+        self._swap.__exit__(None, None, None)
+
+
+def _write_first_images(task, config, board):
+    dataset, _ = task.build_inputs(config, config.dataset.train_split, training=True)
+    images, _ = next(iter(dataset.take(1)))
+    board.write_images(images.numpy(), step=0)
+
+
+def _finish(task, config, model, validation, model_dir, chief, board):
+    """Final evaluation and final.keras, both with the EMA weights when there are any."""
+    with callbacks.ema_weights(model):
+        results = model.evaluate(validation, verbose=0, return_dict=True)
+        if chief:
+            callbacks.save_model_atomically(model, os.path.join(model_dir, "final.keras"))
+    metrics = {name: float(results[name]) for name in task.METRIC_NAMES if name in results}
+    metrics["step"] = callbacks.global_step(model)
+    if chief:
+        with tf.io.gfile.GFile(os.path.join(model_dir, "final_metrics.json"), "w") as f:
+            json.dump(metrics, f, indent=2)
+        board.write_scalars({f"final_{k}": v for k, v in metrics.items()}, metrics["step"])
+    return metrics
+
+
+# -- Evaluation -------------------------------------------------------------------------------
+
+def evaluate(config, model, split=None):
+    """Evaluates `model` on config's dataset split (eval_split by default); a metrics dict."""
+    task = TASKS[config.task]
+    strategy = tf.distribute.get_strategy()
+    dataset, _ = distributed_inputs(task, config, strategy, split or config.dataset.eval_split,
+                                    training=False)
+    with callbacks.ema_weights(model):
+        results = model.evaluate(dataset, verbose=0, return_dict=True)
+    return {name: float(results[name]) for name in task.METRIC_NAMES if name in results}

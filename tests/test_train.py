@@ -1,0 +1,190 @@
+"""train.py and evaluate.py end to end, on tiny Shapes runs: resume after kill -9, NaN,
+bad input, mixed precision, fine-tuning from keras.applications weights, TensorBoard."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from mobilenet_tf import UserError
+from mobilenet_tf.tasks import classification
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A V3-Small 0.35 on 32x32 Shapes, 96 training examples: 6 steps of 16 per epoch.
+TINY = ["--model=v3_small", "--config.model.width=0.35", "--config.dataset.image_size=32",
+        "--config.dataset.options.num_examples=96", "--batch_size=16", "--seed=1",
+        "--config.train.log_every_steps=2"]
+
+
+def run(script, *args, timeout=300):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run([sys.executable, os.path.join(REPO, script), *args], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def final_weights(model_dir):
+    model = keras.saving.load_model(os.path.join(model_dir, "final.keras"), compile=False)
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+@pytest.mark.slow
+def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_state(tmp_path):
+    flags = [*TINY, "--epochs=4", "--config.train.checkpoint_every_steps=2"]
+    whole = run("train.py", *flags, f"--model_dir={tmp_path / 'whole'}")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+
+    model_dir = tmp_path / "killed"
+    index = model_dir / "checkpoints" / "checkpoint.json"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    process = subprocess.Popen([sys.executable, "train.py", *flags, f"--model_dir={model_dir}"],
+                               cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    while not index.exists() and process.poll() is None:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = json.loads(index.read_text())["step"]
+    assert 0 < killed_at < 24
+
+    resumed = run("train.py", *flags, f"--model_dir={model_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stderr
+    final = json.loads((model_dir / "final_metrics.json").read_text())
+    assert final["step"] == 24   # 4 epochs of 6 steps: none lost, none repeated
+    state = json.loads(index.read_text())
+    assert state["epoch"] == 3 and state["epoch_complete"]
+    # Same batches in the same order after the restart: the same weights at the end.
+    for ours, theirs in zip(final_weights(model_dir), final_weights(tmp_path / "whole")):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+    assert final == json.loads((tmp_path / "whole" / "final_metrics.json").read_text()) or \
+        final["top1"] == pytest.approx(json.loads(
+            (tmp_path / "whole" / "final_metrics.json").read_text())["top1"], abs=0.02)
+
+
+def test_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path):
+    result = run("train.py", *TINY, "--steps=12", f"--model_dir={tmp_path}",
+                 "--config.train.checkpoint_every_steps=1", "--config.optimizer.name=sgd",
+                 "--config.optimizer.learning_rate=1e25", "--config.schedule.name=constant",
+                 "--config.schedule.warmup_epochs=0")
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the loss became NaN or infinite at step"), last
+    assert "Traceback" not in result.stderr
+    index = json.loads((tmp_path / "checkpoints" / "checkpoint.json").read_text())
+    model = classification.build_model(_tiny_config(), num_classes=6)
+    model.load_weights(tmp_path / "checkpoints" / index["file"], skip_mismatch=True)
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert not list((tmp_path / "checkpoints").glob("*partial*"))
+
+
+def _tiny_config():
+    from mobilenet_tf import config as config_lib
+    config = config_lib.load_recipe("configs/shapes_cls.py")
+    config_lib.apply_overrides(config, ["model.width=0.35", "dataset.image_size=32"])
+    return config
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model=mobilenet_v9"], "error: unknown model 'mobilenet_v9'; valid names: "),
+    (["--dataset=imagenet", "--data_dir=/nonexistent/imagenet"], "error: "),
+    (["--dataset=cifar"], "error: unknown dataset 'cifar'"),
+    (["--config.optimizer.lr=0.1"], "error: config has no field 'optimizer.lr'"),
+    (["--batch_size=many"], "error: "),
+    (["--steps=5", "--epochs=2"], "error: give --epochs or --steps, not both"),
+    (["--freeze_backbone"], "error: --freeze_backbone trains only a new head"),
+    (["--config=configs/absent.py"], "error: config file configs/absent.py not found"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(args, message):
+    result = run("train.py", *args, "--model_dir=/tmp/never-written")
+    assert result.returncode == 2, result.stderr[-1500:]
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error")]
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr[-1500:]
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_imagenet_dir_names_what_was_looked_for():
+    result = run("train.py", "--dataset=imagenet", "--data_dir=/nonexistent/imagenet",
+                 "--model_dir=/tmp/never-written")
+    assert result.returncode == 2 and "/nonexistent/imagenet" in result.stderr
+
+
+def test_batch_not_divisible_by_replicas_is_a_user_error():
+    from mobilenet_tf import engine
+
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+    config = _tiny_config()
+    config.train.batch_size = 15
+    with pytest.raises(UserError, match="batch size 15 does not divide over 2 replicas"):
+        engine.distributed_inputs(classification, config, TwoReplicas(), "train", True)
+
+
+def test_short_run_writes_models_config_tensorboard_and_evaluates_the_same(tmp_path):
+    result = run("train.py", *TINY, "--steps=8", f"--model_dir={tmp_path}",
+                 "--mixed_precision=mixed_bfloat16", "--config.train.ema_decay=0.9",
+                 "--config.optimizer.learning_rate=0.01")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "precision: mixed_bfloat16" in result.stderr
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert written["optimizer"]["learning_rate"] == 0.01   # the override, as run
+    assert written["runtime"]["mixed_precision"] == "mixed_bfloat16"
+    final = json.loads((tmp_path / "final_metrics.json").read_text())
+    assert final["step"] == 8 and np.isfinite(final["loss"])
+    for name in ("final.keras", "best.keras"):
+        assert (tmp_path / name).exists()
+
+    tags = _tensorboard_tags(tmp_path / "logs" / "train")
+    assert {"learning_rate", "images_per_second", "batch_loss", "epoch_top1",
+            "augmented_training_images"} <= tags
+
+    metrics_out = tmp_path / "metrics.json"
+    evaluated = run("evaluate.py", f"--model_dir={tmp_path}", f"--metrics_out={metrics_out}")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    metrics = json.loads(metrics_out.read_text())
+    assert metrics["top1"] == pytest.approx(final["top1"], abs=1e-6)
+    assert metrics["loss"] == pytest.approx(final["loss"], rel=1e-3)
+
+
+def _tensorboard_tags(directory):
+    from tensorboard.backend.event_processing import event_accumulator
+    tags = set()
+    for path in directory.iterdir():
+        accumulator = event_accumulator.EventAccumulator(str(path), size_guidance={"tensors": 0})
+        accumulator.Reload()
+        tags |= set(accumulator.Tags()["tensors"])
+    return tags
+
+
+def test_fine_tune_from_keras_applications_weights_with_a_frozen_backbone(tmp_path):
+    source = keras.applications.MobileNetV3Small(
+        input_shape=(32, 32, 3), alpha=0.75, weights=None, include_top=False,
+        include_preprocessing=False)
+    source_path = tmp_path / "source.keras"
+    source.save(source_path)
+    result = run("train.py", "--model=v3_small", "--config.model.width=0.75",
+                 "--config.dataset.image_size=32", "--config.dataset.options.num_examples=64",
+                 "--batch_size=16", "--steps=3", f"--init_from={source_path}",
+                 "--freeze_backbone", f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    tuned = keras.saving.load_model(tmp_path / "run" / "final.keras", compile=False)
+    np.testing.assert_array_equal(tuned.get_layer("expanded_conv_depthwise").get_weights()[0],
+                                  source.get_layer("expanded_conv_depthwise").get_weights()[0])
+    assert tuned.get_layer("logits").get_weights()[0].shape[-1] == 6   # a new head
+
+
+def test_keras_applications_without_network_or_cache_is_a_clear_error(monkeypatch):
+    def offline(**kwargs):
+        raise ValueError("URL fetch failure on https://storage.googleapis.com/...")
+
+    monkeypatch.setattr(keras.applications, "MobileNetV2", offline)
+    config = _tiny_config()
+    config.model.name = "mobilenet_v2"
+    with pytest.raises(UserError, match="could not get keras.applications MobileNetV2 "
+                                        "ImageNet weights .*URL fetch failure"):
+        classification.keras_applications_model(config)
