@@ -278,3 +278,21 @@ def test_a_record_failing_its_checksum_skips_the_rest_of_its_file_with_a_warning
     assert _all_labels(dataset) == sorted(written[:5])
     err = capfd.readouterr().err
     assert err.count("warning: corrupt record in") == 1 and str(path) in err
+
+
+def test_bytes_are_added_up_across_chunks_of_records(tmp_path, capfd):
+    # More records than one chunk holds, so the count of bytes read spans chunks.
+    count = 2 * imagenet._RECORDS_PER_CHUNK + 5
+    path = tmp_path / "train-00000-of-00001"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for i in range(count):
+            writer.write(b"%05d" % i)   # framed: 8 length + 4 CRC + 5 data + 4 CRC = 21 bytes
+    read = lambda: list(imagenet._read_tfrecord_file(str(path), path.stat().st_size)
+                        .as_numpy_iterator())
+    assert read() == [b"%05d" % i for i in range(count)]
+    assert "warning" not in capfd.readouterr().err
+    damaged = bytearray(path.read_bytes())
+    damaged[21 * (count - 3) + 12] ^= 0xFF   # the data of the third record from the end
+    path.write_bytes(bytes(damaged))
+    assert len(read()) == count - 3
+    assert capfd.readouterr().err.count("warning: corrupt record in") == 1

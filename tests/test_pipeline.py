@@ -109,6 +109,23 @@ def test_skipping_keeps_every_good_element_in_order(capfd):
     assert capfd.readouterr().err.count("warning: skipped") == 1
 
 
+def test_drops_at_the_very_end_are_counted_and_tuples_are_spread_as_map_does(capfd):
+    # One good image, then ten bad ones: only the end marker shows them gone.
+    encoded = [jpeg_bytes(20, 20, seed=0)] + [b"junk"] * 10
+    dataset = tf.data.Dataset.from_tensor_slices((encoded, list(range(11))))
+    decoded = pipeline.map_skipping_corrupt(
+        dataset, lambda image_bytes, label: (tf.io.decode_jpeg(image_bytes), label))
+    out = list(decoded.as_numpy_iterator())
+    assert len(out) == 1 and out[0][1] == 0
+    err = capfd.readouterr().err
+    assert err.count("warning: skipped") == 1 and "skipped 10 " in err
+
+
+def test_the_end_marker_follows_the_last_element():
+    marked = pipeline.with_end_marker(tf.data.Dataset.range(3), tf.constant(-1, tf.int64))
+    assert list(marked.as_numpy_iterator()) == [(False, 0), (False, 1), (False, 2), (True, -1)]
+
+
 def test_mixup_mixes_images_and_labels_by_the_same_weight():
     images = tf.reshape(tf.range(4, dtype=tf.float32), [4, 1, 1, 1]) * tf.ones([4, 6, 6, 3])
     labels = tf.one_hot([0, 1, 2, 3], 4)

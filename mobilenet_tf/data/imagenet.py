@@ -90,27 +90,30 @@ def parse_record(example):
 
 # TFRecord framing around each record: its length (8 bytes) and two CRC32s (4 + 4).
 _RECORD_FRAMING_BYTES = 16
+# Records whose bytes are added up at a time: the count runs once per chunk, not per record.
+_RECORDS_PER_CHUNK = 64
 
 
 def _read_tfrecord_file(path, size):
     """The records of one TFRecord file. A record failing its checksum ends the file (the
     reader cannot find the next record): the rest of the epoch goes on, and one warning
-    names the file and how much of it was lost, found by adding up the bytes read."""
-    records = tf.data.TFRecordDataset(path, buffer_size=8 << 20).ignore_errors()
-    marked = records.map(lambda record: (record, False)).concatenate(
-        tf.data.Dataset.from_tensors((tf.constant(b""), True)))
+    names the file and how much of it was lost, found by adding up the bytes read.
 
-    def add_bytes(consumed, record_and_end):
-        record, is_end = record_and_end
-        length = tf.cast(tf.strings.length(record), tf.int64) + _RECORD_FRAMING_BYTES
-        consumed += tf.where(is_end, tf.constant(0, tf.int64), length)
+    The bytes are added up per chunk of records (batch and unbatch are cheap; a function
+    per record is not), and the end marker is an empty chunk, which unbatch() drops."""
+    chunks = tf.data.TFRecordDataset(path, buffer_size=8 << 20).ignore_errors().batch(
+        _RECORDS_PER_CHUNK)
+    marked = pipeline.with_end_marker(chunks, tf.zeros([0], tf.string))
+
+    def add_bytes(consumed, marked_chunk):
+        is_end, chunk = marked_chunk
+        lengths = tf.cast(tf.strings.length(chunk), tf.int64) + _RECORD_FRAMING_BYTES
+        consumed += tf.reduce_sum(lengths)
         lost = tf.logical_and(is_end, consumed < size)
         tf.cond(lost, lambda: _warn_truncated(path, consumed, size), tf.no_op)
-        return consumed, record_and_end
+        return consumed, chunk
 
-    checked = marked.scan(tf.constant(0, tf.int64), add_bytes)
-    return checked.filter(lambda record, is_end: tf.logical_not(is_end)).map(
-        lambda record, is_end: record)
+    return marked.scan(tf.constant(0, tf.int64), add_bytes).unbatch()
 
 
 def _warn_truncated(path, consumed, size):
@@ -129,7 +132,7 @@ def _count_records(files):
 
 def _load_tfrecords(files, split, training, seed, input_context):
     records = pipeline.interleave_files(files, _read_tfrecord_file, training, seed, input_context)
-    examples = records.map(lambda record: {"record": record})
+    examples = tf.data.Dataset.zip({"record": records})   # no function per record
     # The standard sharding holds the whole split; any other is counted (one read).
     standard = len(files) == STANDARD_SHARDS[split]
     num_examples = NUM_EXAMPLES[split] if standard else _count_records(files)

@@ -2,7 +2,7 @@
 
     raw examples (sharded per worker, files interleaved)
       -> [decode once and cache]  -> shuffle -> per-example seed
-      -> crop / flip / RandAugment, skipping corrupt images -> uint8 -> batch
+      -> crop -> uint8 -> flip / RandAugment, skipping corrupt images -> batch
       -> MixUp / CutMix -> (images, labels) -> prefetch
 
 Given a seed the order and every random choice are reproducible (stateless random ops with a
@@ -68,38 +68,53 @@ def interleave_files(files, read_file, training, seed, input_context):
     return dataset if by_file else shard(dataset, input_context)
 
 
+def with_end_marker(dataset, marker):
+    """(False, element) for each element of `dataset`, then (True, marker): after a step
+    that may drop elements, the marker still shows where the stream ended. Built from zip
+    and concatenate alone, which cost next to nothing per element, unlike a map."""
+    not_end = tf.data.Dataset.from_tensors(tf.constant(False)).repeat()
+    return tf.data.Dataset.zip(not_end, dataset).concatenate(
+        tf.data.Dataset.from_tensors((tf.constant(True), marker)))
+
+
 def map_skipping_corrupt(dataset, function):
     """dataset.map(function), except that an element on which it fails (a corrupt or
     truncated image, an unparsable record) is dropped and counted, with one warning line at
-    the 1st, 10th, 100th, ... drop, instead of ending the epoch with an exception.
+    the 1st, 10th, 100th, ... drop, instead of ending the epoch with an exception."""
+    return _numbered_map_skipping_corrupt(dataset, function).map(_output_only)
+
+
+def _numbered_map_skipping_corrupt(dataset, function):
+    """map_skipping_corrupt as (number, is_end, output) triples, so a caller can drop the
+    numbers per batch rather than per element.
 
     Elements are numbered before the map and the map keeps their order, so a drop shows as a
     gap in the numbers after ignore_errors(); an end marker, numbered after the last
-    element, shows drops at the very end. The map itself stays parallel.
+    element, shows drops at the very end. The map itself stays parallel. Per element this
+    costs the map's cond and two small functions (count, filter); tf.data's per-call
+    overhead makes each function stage worth avoiding.
     """
     dummy_input = tf.nest.map_structure(_zeros_like_spec, dataset.element_spec)
     dummy_output = tf.nest.map_structure(_zeros_like_spec,
                                          dataset.map(function).element_spec)
-    marked = dataset.map(_not_end).concatenate(
-        tf.data.Dataset.from_tensors((tf.constant(True), dummy_input)))
 
-    def attempt(number, is_end, element):
-        output = tf.cond(is_end, lambda: dummy_output, lambda: function(element))
+    def attempt(number, marked):
+        is_end, element = marked
+        # Called as Dataset.map calls it: a tuple element is spread over the arguments.
+        call = (lambda: function(*element)) if type(element) is tuple else (
+            lambda: function(element))
+        output = tf.cond(is_end, lambda: dummy_output, call)
         return number, is_end, output
 
-    mapped = marked.enumerate().map(lambda number, pair: attempt(number, *pair),
-                                    num_parallel_calls=AUTOTUNE, deterministic=True)
+    mapped = with_end_marker(dataset, dummy_input).enumerate().map(
+        attempt, num_parallel_calls=AUTOTUNE, deterministic=True)
     counted = mapped.ignore_errors().scan(
         (tf.constant(-1, tf.int64), tf.constant(0, tf.int64)), _count_gaps)
-    return counted.filter(_is_not_end).map(_output_only)
+    return counted.filter(_is_not_end)
 
 
 def _zeros_like_spec(spec):
     return tf.zeros([size or 0 for size in spec.shape], spec.dtype)
-
-
-def _not_end(element):
-    return tf.constant(False), element
 
 
 def _count_gaps(state, numbered):
@@ -127,14 +142,17 @@ def _print_skip_warning(skipped):
     return tf.no_op()
 
 
-def with_seeds(dataset, seed, key="seed", skip=0):
-    """Adds a fresh stateless-random seed, shape (2,), to every element; the stream is
-    reproducible for a given seed and differs from epoch to epoch. skip: seeds to pass over
-    first, so a resumed stream gives the same seeds to the same elements."""
+def seed_stream(seed, skip=0):
+    """Stateless-random seeds, shape (2,): reproducible for a given seed and different from
+    epoch to epoch. skip: seeds to pass over first, so a resumed stream gives the same
+    seeds to the same elements."""
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    if skip:
-        seeds = seeds.skip(skip)
-    return tf.data.Dataset.zip(dataset, seeds).map(
+    return seeds.skip(skip) if skip else seeds
+
+
+def with_seeds(dataset, seed, key="seed", skip=0):
+    """Adds a fresh seed from seed_stream(seed, skip) to every element (a dict) as `key`."""
+    return tf.data.Dataset.zip(dataset, seed_stream(seed, skip)).map(
         lambda features, pair: {**features, key: pair}, num_parallel_calls=AUTOTUNE)
 
 
@@ -150,17 +168,20 @@ def _decoded(features):
     return {"image": features["image"], "label": features["label"]}
 
 
-def _train_example(features, image_size, photos, randaugment):
-    """One training example: Inception crop (photos) or resize (synthetic), flip, RandAugment."""
-    flip_seed, crop_seed = tf.unstack(tf.random.experimental.stateless_split(features["seed"]))
+def _train_example(features, seed, image_size, photos, randaugment):
+    """One training example: Inception crop (photos) or resize (synthetic), flip, RandAugment.
+    The flip comes after rounding to uint8 (the two commute), where it moves a quarter of
+    the bytes."""
+    flip_seed, crop_seed = tf.unstack(tf.random.experimental.stateless_split(seed))
     if photos:
         features = preprocess.random_resized_crop(features, crop_seed, image_size)
     else:
         features = preprocess.resize(features, image_size)
-    features = preprocess.random_flip(features, flip_seed)
+    features = preprocess.random_flip(preprocess.to_uint8(features), flip_seed)
     if randaugment is not None:
-        features = {**features, "image": randaugment(tf.cast(features["image"], tf.float32))}
-    return {"image": preprocess.to_uint8(features)["image"], "label": features["label"]}
+        image = randaugment(tf.cast(features["image"], tf.float32))
+        features = preprocess.to_uint8({**features, "image": image})
+    return {"image": features["image"], "label": features["label"]}
 
 
 def _eval_example(features, image_size, crop_fraction):
@@ -189,26 +210,24 @@ def make_batches(examples, *, training, batch_size, image_size, num_classes, par
         parse = lambda example: example
     if training:
         examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        examples = with_seeds(examples, seed)
+        # Each example is paired with its seed before skipping, so a resumed stream gives
+        # the same seeds to the same examples.
+        examples = tf.data.Dataset.zip(examples, seed_stream(seed))
         if skip_batches:
             examples = examples.skip(skip_batches * batch_size)
         randaugment = augment.randaugment(augmentation, seed)
-        one_example = lambda f: _train_example(f, image_size, photos, randaugment)
+        prepare = lambda example, example_seed: _train_example(
+            dict(parse(example)), example_seed, image_size, photos, randaugment)
     else:
         if not photos:
             crop_fraction = 1.0
-        one_example = lambda f: _eval_example(f, image_size, crop_fraction)
+        prepare = lambda example: _eval_example(dict(parse(example)), image_size, crop_fraction)
 
-    def prepare(example):
-        features = dict(parse(example))
-        if "seed" in example:   # added by with_seeds, after the source's parse-free fields
-            features["seed"] = example["seed"]
-        return one_example(features)
-
-    batches = map_skipping_corrupt(examples, prepare)
     drop_remainder = training if drop_remainder is None else drop_remainder
-    batches = batches.batch(batch_size, drop_remainder=drop_remainder,
-                            num_parallel_calls=AUTOTUNE)
+    # Batched with their numbers, which are dropped once per batch rather than per example.
+    batches = _numbered_map_skipping_corrupt(examples, prepare).batch(
+        batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE)
+    batches = batches.map(_output_only)
     if training and augmentation.mixes_labels:
         batches = with_seeds(batches, None if seed is None else seed + 1, key="mix_seed",
                              skip=skip_batches)
