@@ -109,9 +109,13 @@ class Checkpointer(keras.callbacks.Callback):
     def save(self):
         """Writes a checkpoint of the current step (once per step, finite weights only)."""
         step = global_step(self.model)
-        if step == self.last_saved_step or not self.is_chief:
+        if not self.is_chief or (self.nan_guard is not None
+                                 and self.nan_guard.diverged_at is not None):
             return
-        if self.nan_guard is not None and self.nan_guard.diverged_at is not None:
+        if step == self.last_saved_step:   # weights already saved: only the position moved
+            index = self.read_index()
+            _write_json_atomically(os.path.join(self.directory, CHECKPOINT_INDEX),
+                                   {**index, **self.extra_state()})
             return
         if not _all_finite(self.model):
             return

@@ -235,6 +235,9 @@ def train(config, model_dir, verbose=1):
     policy = choose_precision(config.runtime.mixed_precision, strategy)
     keras.mixed_precision.set_dtype_policy(policy)
     chief = is_chief(strategy)
+    # The data is found before the model dir is made: a wrong --data_dir leaves nothing.
+    _, train_info = distributed_inputs(task, config, strategy, config.dataset.train_split,
+                                       training=True)
     if chief:
         tf.io.gfile.makedirs(model_dir)
         with tf.io.gfile.GFile(os.path.join(model_dir, "config.json"), "w") as f:
@@ -242,10 +245,8 @@ def train(config, model_dir, verbose=1):
     log(f"config {config.get('recipe', '')}: {config_lib.to_json(config)}")
     log(f"distribution: {type(strategy).__name__} with {strategy.num_replicas_in_sync} "
         f"replica(s); precision: {policy}")
-
-    _, train_info = distributed_inputs(task, config, strategy, config.dataset.train_split,
-                                       training=True)
     steps_per_epoch, total_steps, epochs = steps_plan(config, train_info.num_examples)
+    keras.utils.set_random_seed(config.train.seed)   # the same initial weights every run
     with strategy.scope():
         model = prepare_model(task, config, train_info.num_classes, steps_per_epoch,
                               total_steps)
@@ -284,6 +285,9 @@ def train(config, model_dir, verbose=1):
     mark_complete = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda *_: position.update(epoch_complete=True))
     fit_callbacks = [nan_guard, mark_complete, best, checkpointer, board]
+    if strategy.num_replicas_in_sync > 1:
+        with strategy.scope():
+            _build_before_fit(model, task, config)
     while epoch < epochs and step < total_steps:
         planned = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
         if done_in_epoch >= planned:   # stopped after the epoch's last step, before its end
@@ -308,7 +312,27 @@ def train(config, model_dir, verbose=1):
                 f"the loss became NaN or infinite at step {nan_guard.diverged_at}; {where}. "
                 "Lower the learning rate, add warm-up or gradient clipping, or use float32")
         step, epoch, done_in_epoch = callbacks.global_step(model), epoch + 1, 0
-    return _finish(task, config, model, validation, model_dir, chief, board)
+    return _finish(task, config, model, validation, model_dir if chief else
+                   _worker_dir(model_dir, strategy), chief, board)
+
+
+def _build_before_fit(model, task, config):
+    """Builds the compiled loss and metrics from the dataset's shapes, once.
+
+    Keras's fit() under a multi-replica strategy otherwise builds them from a first batch
+    averaged over the replicas, which fails for uint8 images across workers; built here,
+    fit() needs no batch for it."""
+    dataset, _ = task.build_inputs(config, config.dataset.eval_split, training=False)
+    images, labels = (keras.KerasTensor(spec.shape, spec.dtype.name)
+                      for spec in dataset.element_spec)
+    from keras.src.backend.tensorflow import trainer as _tf_trainer   # TF backend only
+    model._symbolic_build(data_batch=(images, labels))
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy) or \
+            _tf_trainer._collective_all_reduce_multi_worker(tf.distribute.get_strategy()):
+        # Keras 3.15 averages each scalar log over workers with reduce(axis=0), which fails
+        # on scalars; logs are then this worker's (the weights are all-reduced as always).
+        _tf_trainer._collective_all_reduce_multi_worker = lambda strategy: False
 
 
 class _EmaEvaluation(keras.callbacks.Callback):
@@ -328,12 +352,18 @@ def _write_first_images(task, config, board):
     board.write_images(images.numpy(), step=0)
 
 
+def _worker_dir(model_dir, strategy):
+    """Where a non-chief worker writes its copy of the final model: model_dir/workers/ID
+    (every worker must take part in saving; only the chief's copy is the run's)."""
+    return os.path.join(model_dir, "workers", str(strategy.cluster_resolver.task_id))
+
+
 def _finish(task, config, model, validation, model_dir, chief, board):
     """Final evaluation and final.keras, both with the EMA weights when there are any."""
     with callbacks.ema_weights(model):
         results = model.evaluate(validation, verbose=0, return_dict=True)
-        if chief:
-            callbacks.save_model_atomically(model, os.path.join(model_dir, "final.keras"))
+        tf.io.gfile.makedirs(model_dir)
+        callbacks.save_model_atomically(model, os.path.join(model_dir, "final.keras"))
     metrics = {name: float(results[name]) for name in task.METRIC_NAMES if name in results}
     metrics["step"] = callbacks.global_step(model)
     if chief:

@@ -34,7 +34,10 @@ def final_weights(model_dir):
 
 @pytest.mark.slow
 def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_state(tmp_path):
-    flags = [*TINY, "--epochs=4", "--config.train.checkpoint_every_steps=2"]
+    # No dropout: its random masks are not part of the checkpoint, so after a restart they
+    # differ; everything else (data order, augmentation, optimizer state) is the same.
+    flags = [*TINY, "--epochs=3", "--config.train.checkpoint_every_steps=2",
+             "--config.model.dropout=0.0"]
     whole = run("train.py", *flags, f"--model_dir={tmp_path / 'whole'}")
     assert whole.returncode == 0, whole.stderr[-2000:]
 
@@ -49,21 +52,21 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_state(tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     killed_at = json.loads(index.read_text())["step"]
-    assert 0 < killed_at < 24
+    assert 0 < killed_at < 18
 
     resumed = run("train.py", *flags, f"--model_dir={model_dir}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed from" in resumed.stderr
     final = json.loads((model_dir / "final_metrics.json").read_text())
-    assert final["step"] == 24   # 4 epochs of 6 steps: none lost, none repeated
+    assert final["step"] == 18   # 3 epochs of 6 steps: none lost, none repeated
     state = json.loads(index.read_text())
-    assert state["epoch"] == 3 and state["epoch_complete"]
+    assert state["epoch"] == 2 and state["epoch_complete"]
     # Same batches in the same order after the restart: the same weights at the end.
     for ours, theirs in zip(final_weights(model_dir), final_weights(tmp_path / "whole")):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
-    assert final == json.loads((tmp_path / "whole" / "final_metrics.json").read_text()) or \
-        final["top1"] == pytest.approx(json.loads(
-            (tmp_path / "whole" / "final_metrics.json").read_text())["top1"], abs=0.02)
+    whole_metrics = json.loads((tmp_path / "whole" / "final_metrics.json").read_text())
+    assert final["top1"] == pytest.approx(whole_metrics["top1"], abs=1e-6)
+    assert final["loss"] == pytest.approx(whole_metrics["loss"], rel=1e-4)
 
 
 def test_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -89,22 +92,45 @@ def _tiny_config():
     return config
 
 
+@pytest.fixture(scope="module")
+def train_main():
+    """train.py's main with its flags defined, run in this process (failing runs stop long
+    before any training, so a subprocess per case would only add start-up time)."""
+    sys.path.insert(0, REPO)
+    import train
+    from mobilenet_tf import cli
+    if "model" not in cli.FLAGS:
+        cli.define_flags()
+    return train.main
+
+
 @pytest.mark.parametrize("args, message", [
     (["--model=mobilenet_v9"], "error: unknown model 'mobilenet_v9'; valid names: "),
     (["--dataset=imagenet", "--data_dir=/nonexistent/imagenet"], "error: "),
     (["--dataset=cifar"], "error: unknown dataset 'cifar'"),
     (["--config.optimizer.lr=0.1"], "error: config has no field 'optimizer.lr'"),
     (["--batch_size=many"], "error: "),
+    (["--modle=v2"], "error: Unknown command line flag 'modle'"),
     (["--steps=5", "--epochs=2"], "error: give --epochs or --steps, not both"),
     (["--freeze_backbone"], "error: --freeze_backbone trains only a new head"),
     (["--config=configs/absent.py"], "error: config file configs/absent.py not found"),
+    (["--config.optimizer.name=lamb"], "error: optimizer.name='lamb' is not one of"),
 ])
-def test_bad_input_is_one_line_and_exit_code_2(args, message):
-    result = run("train.py", *args, "--model_dir=/tmp/never-written")
-    assert result.returncode == 2, result.stderr[-1500:]
-    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error")]
-    assert len(lines) == 1 and lines[0].startswith(message), result.stderr[-1500:]
-    assert "Traceback" not in result.stderr
+def test_bad_input_is_one_line_and_exit_code_2(train_main, capsys, monkeypatch, args, message):
+    from absl import flags
+    from mobilenet_tf import cli
+    flags.FLAGS.unparse_flags()
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(sys, "argv", ["train.py", *args, "--model_dir=/tmp/never-written"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run(train_main)
+    flags.FLAGS.unparse_flags()
+    stderr = capsys.readouterr().err
+    assert exit_.value.code == 2, stderr[-1500:]
+    lines = [line for line in stderr.strip().splitlines() if line.startswith("error")]
+    assert len(lines) == 1 and lines[0].startswith(message), stderr[-1500:]
+    assert "Traceback" not in stderr
+    assert not os.path.exists("/tmp/never-written")
 
 
 def test_missing_imagenet_dir_names_what_was_looked_for():
