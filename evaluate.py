@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras   # noqa: E402
 from absl import flags   # noqa: E402
 
-from mobilenet_tf import cli, config as config_lib, engine   # noqa: E402
+from mobilenet_tf import cli, config as config_lib, engine, optim   # noqa: E402
 from mobilenet_tf.tasks import TASKS   # noqa: E402
 
 flags.DEFINE_string("checkpoint", None, "A .keras model, or a checkpoints/ckpt-*.weights.h5 "
@@ -59,8 +59,7 @@ def load_model(config):
         return engine.compile_model(model, task, config, keras.optimizers.SGD())
     # A training checkpoint: model and optimizer state, which holds the EMA weights.
     model = task.build_model(config, num_classes=_num_classes(task, config))
-    steps_per_epoch, total_steps, _ = 1, 1, 1
-    optimizer = engine.optim.build_optimizer(config, steps_per_epoch, total_steps)
+    optimizer = optim.build_optimizer(config, steps_per_epoch=1, total_steps=1)
     engine.compile_model(model, task, config, optimizer)
     model.load_weights(path)
     return model

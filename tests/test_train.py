@@ -176,6 +176,13 @@ def test_short_run_writes_models_config_tensorboard_and_evaluates_the_same(tmp_p
     assert metrics["top1"] == pytest.approx(final["top1"], abs=1e-6)
     assert metrics["loss"] == pytest.approx(final["loss"], rel=1e-3)
 
+    # The last training checkpoint holds the same weights and their EMA, which is evaluated.
+    checkpoint = tmp_path / "checkpoints" / "ckpt-000000008.weights.h5"
+    evaluated = run("evaluate.py", f"--model_dir={tmp_path}", f"--checkpoint={checkpoint}",
+                    f"--metrics_out={metrics_out}")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert json.loads(metrics_out.read_text())["loss"] == pytest.approx(final["loss"], rel=1e-3)
+
 
 def _tensorboard_tags(directory):
     from tensorboard.backend.event_processing import event_accumulator
