@@ -29,11 +29,7 @@ def load_config():
     FLAGS = cli.FLAGS
     run_config = FLAGS.model_dir and os.path.join(FLAGS.model_dir, "config.json")
     if run_config and os.path.exists(run_config) and not FLAGS.config:
-        config = config_lib.from_json_file(run_config)
-        for flag, field in cli.FLAG_FIELDS.items():
-            if getattr(FLAGS, flag) is not None:
-                config_lib.set_field(config, field, getattr(FLAGS, flag))
-        return config_lib.apply_overrides(config, cli._OVERRIDES)
+        return cli.apply_flags(config_lib.from_json_file(run_config))
     return cli.resolve_config()
 
 

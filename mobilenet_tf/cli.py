@@ -82,10 +82,15 @@ def resolve_config():
     else:
         config = config_lib.load_recipe(config_lib.recipe_for(
             model or DEFAULT_MODEL, FLAGS.dataset or DEFAULT_DATASET))
+    return apply_flags(config)
+
+
+def apply_flags(config):
+    """Sets the fields the given plain flags name, then the --config.* overrides, in order."""
     for flag, field in FLAG_FIELDS.items():
         value = getattr(FLAGS, flag)
         if value is not None:
-            config_lib.set_field(config, field, model if flag == "model" else value)
+            config_lib.set_field(config, field, value)
     if FLAGS.steps is not None and FLAGS.epochs is not None:
         raise UserError("give --epochs or --steps, not both")
     if FLAGS.epochs is not None:
