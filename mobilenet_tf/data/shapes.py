@@ -25,6 +25,7 @@ lies inside the image when its bounding circle does.
 import argparse
 import math
 
+import numpy as np
 import tensorflow as tf
 
 import mobilenet_tf
@@ -41,6 +42,12 @@ MAX_SHAPES = 4
 LARGEST_AREA = (0.10, 0.15)
 OTHER_AREA = (0.012, 0.028)
 MIN_VISIBLE_FRACTION = 0.005   # a smaller shape showing less than this is left out
+
+# Rendering is most of a small Shapes epoch's CPU time, and train.py builds a new dataset
+# each epoch (so a tf.data cache would not outlive it): classification splits up to this
+# size are rendered once per process and kept in memory (the default 64x64 split is 74 MB).
+MEMORY_CACHE_BYTES = 512 << 20
+_rendered_splits = {}
 
 # The star-polygon family: class -> (tips, valley radius / R).
 _STAR_FAMILY = {"square": (4, math.cos(math.pi / 4)), "triangle": (3, 0.5), "star": (5, 0.45)}
@@ -275,12 +282,24 @@ def load(split, *, data_dir=None, training, seed, input_context, image_size=128,
     the training seed."""
     del data_dir, training, seed
     generated = examples(split, dataset_seed, image_size, num_examples, max_shapes,
-                         input_context)
+                         input_context).map(_classification_example)
     count = SPLIT_SIZES[split] if num_examples is None else num_examples
+    if count * image_size * image_size * 3 <= MEMORY_CACHE_BYTES and tf.executing_eagerly():
+        shard = (input_context.num_input_pipelines, input_context.input_pipeline_id
+                 ) if input_context else (1, 0)
+        key = (split, dataset_seed, image_size, count, max_shapes, shard)
+        if key not in _rendered_splits:
+            _rendered_splits[key] = _to_arrays(generated)
+        generated = tf.data.Dataset.from_tensor_slices(_rendered_splits[key])
     info = DatasetInfo(name="shapes", split=split, num_classes=len(CLASS_NAMES),
                        class_names=CLASS_NAMES, num_examples=count)
-    return Source(generated.map(_classification_example), info, photos=False,
-                  default_image_size=image_size)
+    return Source(generated, info, photos=False, default_image_size=image_size)
+
+
+def _to_arrays(dataset):
+    """A finite dataset of equally shaped dicts -> one dict of stacked numpy arrays."""
+    batches = list(dataset.batch(1024).as_numpy_iterator())
+    return {key: np.concatenate([batch[key] for batch in batches]) for key in batches[0]}
 
 
 def save_preview(path, count=16, seed=0, image_size=128):
