@@ -1,4 +1,7 @@
-"""Evaluate a model: top-1, top-5 and loss on a dataset split.
+"""Evaluate a model on a dataset split: top-1, top-5 and loss (classification); mIoU, pixel
+accuracy, per-class IoU and loss (segmentation, over the whole split at full resolution;
+--config.segmentation.eval_scales / eval_flip / eval_window for multi-scale, flipped or
+sliding-window prediction).
 
     python evaluate.py --model_dir=runs/RUN                 # its final.keras on its dataset
     python evaluate.py --checkpoint=runs/RUN/best.keras --split=validation
@@ -78,7 +81,10 @@ def main(argv):
     metrics = engine.evaluate(config, model, split=FLAGS.split)
     split = FLAGS.split or config.dataset.eval_split
     print(f"{config.dataset.name} {split}: " + ", ".join(
-        f"{name} {value:.4f}" for name, value in metrics.items()))
+        f"{name} {value:.4f}" for name, value in metrics.items() if isinstance(value, float)))
+    if "per_class_iou" in metrics:   # one IoU per class id; None: neither present nor predicted
+        print("per-class IoU: " + " ".join(
+            "-" if iou is None else f"{iou:.3f}" for iou in metrics["per_class_iou"]))
     if FLAGS.metrics_out:
         with open(FLAGS.metrics_out, "w") as f:
             json.dump({**metrics, "dataset": config.dataset.name, "split": split}, f, indent=2)

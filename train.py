@@ -22,7 +22,7 @@ def main(argv):
     except engine.TrainingDiverged as error:
         cli.fail(str(error), code=1)
     summary = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items()
-                        if name != "step")
+                        if name != "step" and isinstance(value, float))
     print(f"validation after {metrics['step']} steps: {summary}")
     print(f"models: {os.path.join(model_dir, 'final.keras')}, "
           f"{os.path.join(model_dir, 'best.keras')}")

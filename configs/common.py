@@ -153,3 +153,23 @@ def mobilenet_v3_paper(config):
                         regularize_depthwise=False, ema_decay=0.9999)
     rmsprop(config, learning_rate=0.1, base_batch_size=4096, epsilon=1e-3)
     return exponential_decay(config, decay_rate=0.99, decay_epochs=3)
+
+
+def segmentation(config, dataset, crop_size, eval_size=()):
+    """Turns a config into a segmentation recipe: the task, the dataset with its training
+    crop (dataset.image_size, square), evaluation frame (dataset.eval_size [H, W]; empty: the
+    dataset's largest, e.g. 1024x2048 for Cityscapes) and random scale range, and the
+    `segmentation` section (class weights, multi-scale / flipped / sliding-window eval)."""
+    config.task = "segmentation"
+    config.dataset.update(name=dataset, image_size=crop_size, eval_split="validation",
+                          shuffle_buffer=1000, augment=True)
+    config.dataset.eval_size = list(eval_size)
+    config.dataset.scale_range = [0.5, 2.0]   # DeepLab's and torchvision's random scale
+    config.segmentation = dict(
+        class_weights=[],          # per class loss weights; empty: all 1
+        eval_scales=[1.0],         # e.g. [0.75, 1.0, 1.25]: multi-scale evaluation
+        eval_flip=False,           # also average the left-right flipped prediction
+        eval_window=0,             # > 0: predict window x window tiles (1/3 overlap)
+    )
+    return config
+

@@ -10,7 +10,7 @@ import time
 
 from absl import app, flags
 
-from mobilenet_tf import UserError, config as config_lib, models
+from mobilenet_tf import UserError, config as config_lib, data_error_message, models
 
 FLAGS = flags.FLAGS
 # flag name -> config field it sets (when given).
@@ -39,9 +39,10 @@ def define_flags():
     flags.DEFINE_string("config", None, "Recipe file, configs/FILE.py[:ARG]. Default: the one "
                         "--model and --dataset pick. Override fields with --config.KEY=VALUE.")
     flags.DEFINE_string("model", None, f"Model name ({', '.join(models.MODEL_NAMES)} or "
-                        f"v1, v2, v3_large, v3_small). Default: {DEFAULT_MODEL}.")
-    flags.DEFINE_string("dataset", None, "imagenet, folder, shapes or tfds:NAME. "
-                        f"Default: {DEFAULT_DATASET}.")
+                        "v1, v2, v3_large, v3_small; segmentation: "
+                        f"{', '.join(models.TASK_MODEL_NAMES)}). Default: {DEFAULT_MODEL}.")
+    flags.DEFINE_string("dataset", None, "imagenet, folder, shapes or tfds:NAME; segmentation: "
+                        f"cityscapes, voc2012, masks or shapes. Default: {DEFAULT_DATASET}.")
     flags.DEFINE_string("model_dir", None, "Run directory: config, checkpoints, logs, models.")
     flags.DEFINE_string("data_dir", None, "Where the dataset is.")
     flags.DEFINE_integer("batch_size", None, "Global batch size, over all replicas.")
@@ -120,6 +121,11 @@ def run(main):
             return main(argv)
         except UserError as error:
             fail(str(error))
+        except Exception as error:   # a user error found inside the input pipeline
+            message = data_error_message(error)
+            if message is None:
+                raise
+            fail(message)
         except KeyboardInterrupt:
             fail("interrupted; rerun with the same --model_dir to resume", code=130)
     app.run(guarded, flags_parser=parse_flags)

@@ -17,7 +17,7 @@ import sys
 
 import ml_collections
 
-from mobilenet_tf import UserError
+from mobilenet_tf import UserError, models
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(REPO_ROOT, "configs")
@@ -37,11 +37,30 @@ RECIPES = {
 }
 SHAPES_RECIPE = "shapes_cls.py"
 FINETUNE_RECIPE = "finetune.py"
+# Segmentation: (model, dataset) -> recipe; a segmentation model on another dataset takes
+# its model's recipe (first listed) with --dataset's data, and Shapes has its quick one.
+SEGMENTATION_RECIPES = {
+    ("lraspp_v3_large", "cityscapes"): "lraspp_v3_large_cityscapes.py",
+    ("lraspp_v3_small", "cityscapes"): "lraspp_v3_small_cityscapes.py",
+    ("deeplabv3_v2", "voc2012"): "deeplabv3_v2_voc.py",
+}
+SEGMENTATION_SHAPES_RECIPE = "shapes_seg.py"
+SEGMENTATION_DATASETS = ("cityscapes", "voc2012", "masks")   # and shapes, which has both
 
 
 def recipe_for(model, dataset):
     """The recipe file `--model` and `--dataset` pick when no --config is given."""
-    if dataset == "shapes":
+    segmentation_model = model in models.TASK_MODELS
+    if dataset in SEGMENTATION_DATASETS and not segmentation_model:
+        raise UserError(f"{dataset} is a segmentation dataset; pick a segmentation model: "
+                        f"--model={' | '.join(models.TASK_MODELS)}")
+    if segmentation_model:
+        if dataset == "shapes":
+            name = SEGMENTATION_SHAPES_RECIPE
+        else:
+            name = SEGMENTATION_RECIPES.get((model, dataset)) or next(
+                recipe for (m, _), recipe in SEGMENTATION_RECIPES.items() if m == model)
+    elif dataset == "shapes":
         name = SHAPES_RECIPE
     else:
         name = RECIPES.get((model, dataset), FINETUNE_RECIPE)

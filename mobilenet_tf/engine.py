@@ -204,6 +204,9 @@ def check_config(config):
                         f"{', '.join(optim.SCHEDULES)}")
     if config.task not in TASKS:
         raise UserError(f"task {config.task!r} is not one of {', '.join(TASKS)}")
+    task_check = getattr(TASKS[config.task], "check_config", None)
+    if task_check:   # what only the task can judge (segmentation: a segmentation model)
+        task_check(config)
     if config.train.freeze_backbone and not config.train.init_from:
         raise UserError("--freeze_backbone trains only a new head on a pretrained backbone: "
                         "give --init_from too")
@@ -376,13 +379,22 @@ def _finish(task, config, model, validation, model_dir, chief, board):
         results = model.evaluate(validation, verbose=0, return_dict=True)
         tf.io.gfile.makedirs(model_dir)
         callbacks.save_model_atomically(model, os.path.join(model_dir, "final.keras"))
-    metrics = {name: float(results[name]) for name in task.METRIC_NAMES if name in results}
+        metrics = task_metrics(task, model, results)
     metrics["step"] = callbacks.global_step(model)
     if chief:
         with tf.io.gfile.GFile(os.path.join(model_dir, "final_metrics.json"), "w") as f:
             json.dump(metrics, f, indent=2)
-        board.write_scalars({f"final_{k}": v for k, v in metrics.items()}, metrics["step"])
+        board.write_scalars({f"final_{k}": v for k, v in metrics.items()
+                             if isinstance(v, (int, float))}, metrics["step"])
     return metrics
+
+
+def task_metrics(task, model, results):
+    """The task's METRIC_NAMES from model.evaluate's results, as floats, plus what the task
+    reads from the model's metric state (segmentation: per-class IoU)."""
+    metrics = {name: float(results[name]) for name in task.METRIC_NAMES if name in results}
+    extra = getattr(task, "extra_metrics", None)
+    return {**metrics, **(extra(model) if extra else {})}
 
 
 # -- Evaluation -------------------------------------------------------------------------------
@@ -394,5 +406,10 @@ def evaluate(config, model, split=None):
     dataset, _ = distributed_inputs(task, config, strategy, split or config.dataset.eval_split,
                                     training=False)
     with callbacks.ema_weights(model):
-        results = model.evaluate(dataset, verbose=0, return_dict=True)
-    return {name: float(results[name]) for name in task.METRIC_NAMES if name in results}
+        # A task may evaluate its own way (segmentation: multi-scale, sliding window).
+        custom = getattr(task, "evaluate", None)
+        metrics = custom(config, model, dataset) if custom else None
+        if metrics is None:
+            results = model.evaluate(dataset, verbose=0, return_dict=True)
+            metrics = task_metrics(task, model, results)
+    return metrics

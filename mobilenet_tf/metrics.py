@@ -1,7 +1,9 @@
-"""Classification loss and metrics that take class indices or (mixed) one-hot targets.
+"""Losses and metrics. keras.ops only (any backend).
 
-MixUp and CutMix make training targets one-hot vectors while evaluation targets stay class
-indices; one loss and one metric object serve both. keras.ops only (any backend).
+Classification: class indices or (mixed) one-hot targets; MixUp and CutMix make training
+targets one-hot vectors while evaluation targets stay class indices, and one loss and one
+metric object serve both. Segmentation: per-pixel cross-entropy ignoring label 255, and mIoU
+and pixel accuracy from a confusion matrix accumulated over the whole split.
 """
 import keras
 from keras import ops
@@ -57,3 +59,109 @@ class TopKAccuracy(keras.metrics.MeanMetricWrapper):
 
     def get_config(self):
         return {"k": self.k, "name": self.name, "dtype": self.dtype}
+
+
+# -- Segmentation -----------------------------------------------------------------------------
+
+IGNORE_LABEL = 255
+
+
+def _valid_pixels(y_true, num_classes, ignore_label):
+    """(B*H*W,) int32 labels (0 where ignored) and (B*H*W,) float32 1/0 validity."""
+    labels = ops.reshape(ops.cast(y_true, "int32"), [-1])
+    valid = ops.logical_and(labels != ignore_label, labels < num_classes)
+    return ops.where(valid, labels, 0), ops.cast(valid, "float32")
+
+
+@keras.saving.register_keras_serializable(package="mobilenet_tf")
+class SegmentationLoss(keras.losses.Loss):
+    """Per-pixel softmax cross-entropy on (B, H, W, C) logits against (B, H, W) class ids,
+    ignoring `ignore_label`, optionally weighted per class; the mean over the batch's valid
+    pixels (each image gets its share, so Keras's mean over the batch is that mean)."""
+
+    def __init__(self, ignore_label=IGNORE_LABEL, class_weights=None,
+                 name="segmentation_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.ignore_label = int(ignore_label)
+        self.class_weights = [float(w) for w in class_weights] if class_weights else None
+
+    def call(self, y_true, y_pred):
+        logits = ops.cast(y_pred, "float32")
+        batch, num_classes = ops.shape(logits)[0], logits.shape[-1]
+        labels, weights = _valid_pixels(y_true, num_classes, self.ignore_label)
+        log_probs = ops.reshape(ops.log_softmax(logits, axis=-1), [-1, num_classes])
+        picked = ops.take_along_axis(log_probs, labels[:, None], axis=1)[:, 0]
+        if self.class_weights:
+            weights = weights * ops.take(ops.convert_to_tensor(self.class_weights), labels)
+        per_image = ops.sum(ops.reshape(-picked * weights, [batch, -1]), axis=1)
+        return per_image * ops.cast(batch, "float32") / ops.maximum(ops.sum(weights), 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "ignore_label": self.ignore_label,
+                "class_weights": self.class_weights}
+
+
+def confusion_counts(y_true, y_pred, num_classes, ignore_label=IGNORE_LABEL):
+    """(C, C) float32 counts of (true class, predicted class) over the valid pixels of
+    (B, H, W) labels and (B, H, W, C) logits."""
+    labels, valid = _valid_pixels(y_true, num_classes, ignore_label)
+    predicted = ops.reshape(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), [-1])
+    pairs = labels * num_classes + predicted
+    # segment_sum with a static count (JAX's bincount needs one, which keras does not pass).
+    counts = ops.segment_sum(valid, pairs, num_segments=num_classes * num_classes)
+    return ops.reshape(ops.cast(counts, "float32"), [num_classes, num_classes])
+
+
+def scores_from_confusion(confusion):
+    """numpy (C, C) counts (rows true, columns predicted) -> {"mIoU", "pixel_accuracy",
+    "per_class_iou"}: IoU = TP / (TP + FP + FN) per class; the mean skips classes that
+    neither occur nor are predicted (their IoU is None), as research/deeplab's mean_iou."""
+    import numpy as np
+    confusion = np.asarray(confusion, np.float64)
+    true_positive = np.diag(confusion)
+    union = confusion.sum(0) + confusion.sum(1) - true_positive
+    per_class = [float(tp / u) if u > 0 else None for tp, u in zip(true_positive, union)]
+    present = [iou for iou in per_class if iou is not None]
+    total = confusion.sum()
+    return {"mIoU": float(np.mean(present)) if present else 0.0,
+            "pixel_accuracy": float(true_positive.sum() / total) if total else 0.0,
+            "per_class_iou": per_class}
+
+
+@keras.saving.register_keras_serializable(package="mobilenet_tf")
+class SegmentationMetric(keras.metrics.Metric):
+    """mIoU ("miou") or pixel accuracy ("pixel_accuracy") from a confusion matrix summed
+    over every batch of the split (not a mean of per-batch scores), pixels labelled
+    `ignore_label` left out. `confusion` holds the counts for per-class IoU."""
+
+    def __init__(self, num_classes, kind="miou", ignore_label=IGNORE_LABEL, name=None,
+                 dtype=None):
+        if kind not in ("miou", "pixel_accuracy"):
+            raise ValueError(f"kind must be 'miou' or 'pixel_accuracy', got {kind!r}")
+        super().__init__(name=name or ("mIoU" if kind == "miou" else kind), dtype=dtype)
+        self.num_classes, self.kind, self.ignore_label = int(num_classes), kind, ignore_label
+        self.confusion = self.add_variable(shape=(self.num_classes, self.num_classes),
+                                           initializer="zeros", dtype="float32",
+                                           name="confusion")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        del sample_weight
+        self.confusion.assign_add(confusion_counts(y_true, y_pred, self.num_classes,
+                                                   self.ignore_label))
+
+    def result(self):
+        confusion = ops.convert_to_tensor(self.confusion)
+        true_positive = ops.diagonal(confusion)
+        if self.kind == "pixel_accuracy":
+            return ops.sum(true_positive) / ops.maximum(ops.sum(confusion), 1.0)
+        union = ops.sum(confusion, axis=0) + ops.sum(confusion, axis=1) - true_positive
+        present = ops.cast(union > 0, "float32")
+        iou = true_positive / ops.maximum(union, 1.0)
+        return ops.sum(iou * present) / ops.maximum(ops.sum(present), 1.0)
+
+    def reset_state(self):
+        self.confusion.assign(ops.zeros(self.confusion.shape, "float32"))
+
+    def get_config(self):
+        return {"num_classes": self.num_classes, "kind": self.kind,
+                "ignore_label": self.ignore_label, "name": self.name, "dtype": self.dtype}

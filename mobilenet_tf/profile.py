@@ -2,6 +2,7 @@
 
     python -m mobilenet_tf.profile --model=mobilenet_v1 --width=1.0 --resolution=224
     python -m mobilenet_tf.profile --model=v1 --standard_conv      # V1 paper, Table 4
+    python -m mobilenet_tf.profile --model=lraspp_v3_large --resolution=1024x2048
     python -m mobilenet_tf.profile --table                         # every paper setting
     python -m mobilenet_tf.profile --plot=tradeoff.png --relu_manifold=relu.png
 
@@ -238,7 +239,8 @@ def build_variant(name, width=1.0, resolution=None, minimalistic=False):
     """
     options = {} if width == 1.0 else {"width": width}
     if resolution is not None:
-        options["input_shape"] = (resolution, resolution, 3)
+        height, width_ = resolution if isinstance(resolution, tuple) else (resolution,) * 2
+        options["input_shape"] = (height, width_, 3)
     if minimalistic:
         options["minimalistic"] = True
     return mobilenet_tf.models.build(name, **options)
@@ -342,8 +344,11 @@ def format_standard_conv(summary, pairs):
 def profile_report(name, width=1.0, resolution=None, minimalistic=False, standard_conv=False):
     """Builds one model and returns (result dict for --json, text report)."""
     name = mobilenet_tf.models.canonical_name(name)
-    model = build_variant(name, width, resolution, minimalistic)
-    profile, resolution = profile_model(model), model.input_shape[1]
+    model = build_variant(name, width, parse_resolution(resolution), minimalistic)
+    height, width_ = model.input_shape[1:3]
+    # Segmentation models default to their paper's frame (Cityscapes 1024x2048).
+    resolution = height if height == width_ else f"{height}x{width_}"
+    profile = profile_model(model)
     standard = standard_conv_profile(model) if standard_conv else None
     result = {"model": name, "width": width, "resolution": resolution,
               "minimalistic": minimalistic, "params": profile.total_params,
@@ -356,6 +361,18 @@ def profile_report(name, width=1.0, resolution=None, minimalistic=False, standar
     return result, text
 
 
+def parse_resolution(value):
+    """None, R or "R" (square), or "HxW" -> None, R or (H, W); UserError otherwise."""
+    if value is None or isinstance(value, (int, tuple)):
+        return value
+    parts = str(value).lower().split("x")
+    if len(parts) not in (1, 2) or not all(part.strip().isdigit() for part in parts):
+        raise mobilenet_tf.UserError(f"--resolution={value}: expected R or HxW, e.g. 224 or "
+                                     "1024x2048")
+    sizes = tuple(int(part) for part in parts)
+    return sizes[0] if len(sizes) == 1 else sizes
+
+
 # ------------------------------------------------------------------------------------ CLI
 
 # Its own FlagValues, not absl's global one: importing this module (to count a model's MAdds
@@ -365,8 +382,8 @@ _DEFINE = {"flag_values": FLAGS}
 flags.DEFINE_string("model", None, "Model to profile (mobilenet_v1, v2, v3_large, xception, "
                     "...). Default when no other action is asked: mobilenet_v1.", **_DEFINE)
 flags.DEFINE_float("width", 1.0, "Width multiplier.", **_DEFINE)
-flags.DEFINE_integer("resolution", None, "Input resolution (default: the model's own).",
-                     **_DEFINE)
+flags.DEFINE_string("resolution", None, "Input resolution, R or HxW (default: the model's "
+                    "own; 1024x2048 for lraspp_*, 513 for deeplabv3_v2).", **_DEFINE)
 flags.DEFINE_bool("minimalistic", False, "MobileNetV3 minimalistic variant.", **_DEFINE)
 flags.DEFINE_bool("json", False, "Print one JSON object instead of text.", **_DEFINE)
 flags.DEFINE_bool("standard_conv", False,

@@ -91,7 +91,10 @@ REPORTED = (
 DISPLAY_NAMES = {"mobilenet_v1": "MobileNetV1", "mobilenet_v2": "MobileNetV2",
                  "mobilenet_v3_large": "MobileNetV3-Large",
                  "mobilenet_v3_small": "MobileNetV3-Small", "xception": "Xception",
-                 "squeezenet1_0": "SqueezeNet 1.0", "squeezenet1_1": "SqueezeNet 1.1"}
+                 "squeezenet1_0": "SqueezeNet 1.0", "squeezenet1_1": "SqueezeNet 1.1",
+                 "lraspp_v3_large": "MobileNetV3-Large LR-ASPP",
+                 "lraspp_v3_small": "MobileNetV3-Small LR-ASPP",
+                 "deeplabv3_v2": "MobileNetV2 DeepLabv3"}
 
 
 def variant_of(row):

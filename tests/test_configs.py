@@ -53,6 +53,8 @@ def test_recipe_has_exactly_the_base_fields(name):
     config = load(name)
     assert config.recipe == os.path.join("configs", name)
     expected = leaves(common.base())
+    if config.task == "segmentation":   # plus the fields segmentation() adds
+        expected = leaves(common.segmentation(common.base(), config.dataset.name, 64))
     got = leaves(config)
     del got["recipe"]
     assert sorted(got) == sorted(expected)
@@ -79,7 +81,8 @@ def test_docstring_names_the_source_and_the_expected_top1(name):
     docstring = re.match(r'\s*"""(.*?)"""', text, re.S).group(1)
     assert "python train.py" in docstring
     assert "Source:" in docstring
-    assert re.search(r"Expected.*top-1", docstring, re.S)
+    metric = "mIoU" if load(name).task == "segmentation" else "top-1"
+    assert re.search(rf"Expected.*{metric}", docstring, re.S)
 
 
 # (recipe, field, value): what each source says, or what we chose where it is silent.

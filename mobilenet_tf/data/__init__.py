@@ -10,11 +10,16 @@ sub-folder per class), `tfds:NAME` (any prepared TFDS image classification datas
 the model normalises (build it with include_preprocessing=True, which maps [0, 255] to the
 [-1, 1] that every model here and keras.applications' MobileNet weights expect); labels are
 int32 class ids, or float32 mixed one-hot vectors when MixUp or CutMix is on.
+
+Segmentation: `get_segmentation(name, split, ...)` over SEGMENTATION_DATASETS (`cityscapes`,
+`voc2012`, `masks`, `shapes`), batches of (uint8 images, uint8 masks, 255 ignored); see
+mobilenet_tf.data.masks and mask_pipeline.
 """
 import dataclasses
 
 from mobilenet_tf import UserError
-from mobilenet_tf.data import folder, imagenet, pipeline, preprocess, shapes, tfds_prepared
+from mobilenet_tf.data import (folder, imagenet, mask_pipeline, masks, pipeline, preprocess,
+                               shapes, tfds_prepared)
 from mobilenet_tf.data.pipeline import Augmentation
 from mobilenet_tf.data.source import DatasetInfo, Source
 
@@ -23,9 +28,16 @@ DATASETS = {
     "folder": folder.load,
     "shapes": shapes.load,
 }
+SEGMENTATION_DATASETS = {
+    "cityscapes": masks.load_cityscapes,
+    "voc2012": masks.load_voc2012,
+    "masks": masks.load_masks,
+    "shapes": masks.load_shapes,
+}
 TFDS_PREFIX = "tfds:"
 
-__all__ = ["Augmentation", "DATASETS", "DatasetInfo", "Source", "get", "load_source"]
+__all__ = ["Augmentation", "DATASETS", "DatasetInfo", "SEGMENTATION_DATASETS", "Source", "get",
+           "get_segmentation", "load_source"]
 
 
 def load_source(name, split, *, data_dir=None, training=None, seed=None, input_context=None,
@@ -98,3 +110,44 @@ def get(name, split, *, data_dir=None, batch_size=128, image_size=None, training
     info = dataclasses.replace(source.info, image_size=image_size,
                                label_format="one_hot" if mixed else "index")
     return dataset, info
+
+
+def get_segmentation(name, split, *, data_dir=None, batch_size=8, crop_size=(512, 512),
+                     eval_size=None, scale_range=mask_pipeline.SCALE_RANGE, training=None,
+                     seed=None, input_context=None, shuffle_buffer=1000, drop_remainder=None,
+                     skip_batches=0, **options):
+    """A batched split of a segmentation dataset, and its DatasetInfo.
+
+    Batches are (uint8 (B, H, W, 3) images, uint8 (B, H, W) masks; 255 = ignore). Training
+    (default: the split starts with "train") shuffles, scales by a random factor in
+    scale_range, pads and crops crop_size (height, width) and flips; evaluation pads every
+    image to eval_size (default: the dataset's largest frame) and never resizes it. Other
+    options go to the loader (masks: num_classes, eval_size; voc2012: augmented; shapes:
+    image_size, num_examples). batch_size is global (see get()).
+    """
+    if name not in SEGMENTATION_DATASETS:
+        raise UserError(f"unknown segmentation dataset '{name}'; choose one of "
+                        f"{', '.join(SEGMENTATION_DATASETS)}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise UserError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not 0 < scale_range[0] <= scale_range[1]:
+        raise UserError(f"scale_range must be (low, high) with 0 < low <= high, got "
+                        f"{tuple(scale_range)}")
+    training = split.startswith("train") if training is None else training
+    if name == "masks" and eval_size:
+        options.setdefault("eval_size", tuple(eval_size))
+    try:
+        source = SEGMENTATION_DATASETS[name](split, data_dir=data_dir, training=training,
+                                             seed=seed, input_context=input_context, **options)
+    except TypeError as error:
+        if "unexpected keyword argument" not in str(error):
+            raise
+        raise UserError(f"dataset '{name}' does not take that option: {error}") from None
+    local_batch_size = (input_context.get_per_replica_batch_size(batch_size)
+                        if input_context else batch_size)
+    dataset = mask_pipeline.make_batches(
+        source, training=training, batch_size=local_batch_size, crop_size=tuple(crop_size),
+        eval_size=tuple(eval_size) if eval_size else None, scale_range=tuple(scale_range),
+        seed=seed, shuffle_buffer=shuffle_buffer, drop_remainder=drop_remainder,
+        skip_batches=skip_batches)
+    return dataset, dataclasses.replace(source.info, image_size=int(crop_size[0]))

@@ -64,12 +64,16 @@ TABLES = {"large": LARGE, "small": SMALL}
 SE_RATIO = 0.25  # squeeze to 1/4 of the expanded channels (section 5.3)
 
 
-def reduce_tail(table):
+def reduce_tail(table, segmentation=False):
     """The V3 paper's "V3-dagger" for detection and segmentation (section 6.3): the channels
-    of the last stage halved, from the last stride-2 block on (its input side excepted)."""
+    of the last stage halved, from the last stride-2 block on (its input side excepted).
+    segmentation=True halves that first block's expansion too, as research/deeplab's
+    mobilenet_v3_{large,small}_seg do (336 not 672 for Large), which gives the V3 paper's
+    Table 7 parameter counts (1.51M and 0.47M with LR-ASPP)."""
     last = max(i for i, row in enumerate(table) if row.stride == 2)
     return table[:last] + tuple(
-        row._replace(out=row.out // 2, exp=row.exp if i == last else row.exp // 2)
+        row._replace(out=row.out // 2,
+                     exp=row.exp // 2 if i > last or segmentation else row.exp)
         for i, row in enumerate(table) if i >= last)
 
 
@@ -84,9 +88,11 @@ def build_mobilenet_v3(variant, *, width=1.0, minimalistic=False, reduced_tail=F
                        output_stride=None, bn_momentum=0.99, bn_epsilon=1e-3,
                        include_preprocessing=False, name=None):
     """MobileNetV3 "large" or "small": (B, H, W, 3) in [-1, 1] -> (B, num_classes) logits
-    (or `classifier_activation`), or the C2..C5 + C4_expand endpoints."""
+    (or `classifier_activation`), or the C2..C5 + C4_expand endpoints. reduced_tail: True
+    (detection's halved last stage) or "segmentation" (its first expansion halved too)."""
     norm = batch_norm(bn_momentum, bn_epsilon)
-    table = reduce_tail(TABLES[variant]) if reduced_tail else TABLES[variant]
+    table = (reduce_tail(TABLES[variant], segmentation=reduced_tail == "segmentation")
+             if reduced_tail else TABLES[variant])
     table = tuple(map(minimalize, table)) if minimalistic else table
     act = "relu" if minimalistic else "hard_swish"
     inputs, x = model_input(input_shape, include_preprocessing)

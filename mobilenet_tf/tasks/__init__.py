@@ -3,6 +3,6 @@ loss, metrics); the engine does the rest.
 
     task = TASKS[config.task]
 """
-from mobilenet_tf.tasks import classification
+from mobilenet_tf.tasks import classification, segmentation
 
-TASKS = {"classification": classification}
+TASKS = {"classification": classification, "segmentation": segmentation}
