@@ -123,21 +123,40 @@ def choose_precision(policy, strategy):
 
 
 def use_jit(setting):
-    """XLA for auto only where there is an accelerator."""
+    """XLA for auto where there is an accelerator, and always under JAX, whose train step
+    would otherwise run op by op (50x slower than jitted, even on a CPU)."""
     if setting != "auto":
         return bool(setting)
+    if keras.backend.backend() == "jax":
+        return True
     return bool(tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
+def replica_count(strategy):
+    """Replicas a global batch is split over: tf.distribute's, or under JAX the devices of
+    keras.distribution's DataParallel (1 without one)."""
+    distribution = keras.distribution.distribution() if keras.backend.backend() == "jax" else None
+    if distribution is not None:
+        return len(distribution.device_mesh.devices.reshape(-1))
+    return strategy.num_replicas_in_sync
+
+
+def describe_distribution(strategy):
+    """One line for the log: what runs the replicas."""
+    if keras.backend.backend() == "jax" and keras.distribution.distribution() is not None:
+        return f"keras.distribution.DataParallel over {replica_count(strategy)} JAX devices"
+    return f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)"
 
 
 # -- Data -------------------------------------------------------------------------------------
 
 def distributed_inputs(task, config, strategy, split, training, epoch=0, skip_batches=0):
     """The split's dataset, one shard per worker under tf.distribute, and its DatasetInfo."""
-    replicas = strategy.num_replicas_in_sync
+    replicas = replica_count(strategy)
     if config.train.batch_size % replicas:
         raise UserError(f"batch size {config.train.batch_size} does not divide over "
                         f"{replicas} replicas; use a multiple of {replicas}")
-    if replicas == 1:   # one device: Keras places the plain dataset itself
+    if strategy.num_replicas_in_sync == 1:   # one device, or JAX: Keras places the dataset
         return task.build_inputs(config, split, training=training, epoch=epoch,
                                  skip_batches=skip_batches)
     found = {}
@@ -249,8 +268,7 @@ def train(config, model_dir, verbose=1):
         with tf.io.gfile.GFile(os.path.join(model_dir, "config.json"), "w") as f:
             f.write(config_lib.to_json(config))
     log(f"config {config.get('recipe', '')}: {config_lib.to_json(config)}")
-    log(f"distribution: {type(strategy).__name__} with {strategy.num_replicas_in_sync} "
-        f"replica(s); precision: {policy}")
+    log(f"distribution: {describe_distribution(strategy)}; precision: {policy}")
     steps_per_epoch, total_steps, epochs = steps_plan(config, train_info.num_examples)
     keras.utils.set_random_seed(config.train.seed)   # the same initial weights every run
     with strategy.scope():
