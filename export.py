@@ -1,0 +1,99 @@
+"""Export a trained model for deployment and check every artifact against it.
+
+    python export.py --model_dir=runs/RUN                          # all formats, into RUN/export
+    python export.py --model_dir=runs/RUN --format=tflite_int8 --int8_io=int8
+    python export.py --checkpoint=runs/RUN/best.keras --format=saved_model,onnx --output_dir=out
+
+flags -> config (the run's config.json) -> model (EMA weights) -> images (calibration from
+the training split, check images from the eval split) -> export -> check -> table.
+"""
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import flags   # noqa: E402
+
+from mobilenet_tf import cli, config as config_lib, export   # noqa: E402
+from mobilenet_tf.export import source   # noqa: E402
+
+flags.DEFINE_string("checkpoint", None, "A .keras model, or a run's checkpoints/ckpt-*.weights.h5 "
+                    "(with --model_dir or the same flags as its training).")
+flags.DEFINE_enum("weights", "final", ["final", "best"], "With --model_dir: which model.")
+flags.DEFINE_list("format", ["all"], f"Formats, comma-separated: {', '.join(export.FORMATS)}, "
+                  "or all.")
+flags.DEFINE_string("output_dir", None, "Where the artifacts go (default MODEL_DIR/export).")
+flags.DEFINE_enum("input_type", "uint8", list(export.INPUT_TYPES), "The images input: uint8 "
+                  "pixels, or float32 pixel values in [0, 255]; normalisation is inside.")
+flags.DEFINE_enum("int8_io", None, list(export.INT8_IO_TYPES), "tflite_int8's input and output "
+                  "type (default uint8): uint8 takes raw pixels, int8 takes pixels - 128.")
+flags.DEFINE_integer("representative_images", 200, "Training images to calibrate tflite_int8.")
+flags.DEFINE_integer("check_images", 500, "Held-out images to compare each artifact with the "
+                     "Keras model on (0: no check).")
+flags.DEFINE_integer("latency_runs", 50, "Timed runs per latency figure (0: no timing).")
+flags.DEFINE_string("metrics_out", None, "Also write the check table to this JSON file.")
+
+
+def load_config():
+    """The run's own config when --model_dir has one, else the recipe, then flag overrides."""
+    FLAGS = cli.FLAGS
+    run_config = FLAGS.model_dir and os.path.join(FLAGS.model_dir, "config.json")
+    if run_config and os.path.exists(run_config) and not FLAGS.config:
+        return cli.apply_flags(config_lib.from_json_file(run_config))
+    return cli.resolve_config()
+
+
+def check_flags(FLAGS, formats):
+    """UserError for flags that contradict each other, before anything is built."""
+    if FLAGS.model_dir and not os.path.isdir(FLAGS.model_dir):
+        raise cli.UserError(f"--model_dir={FLAGS.model_dir} is not a directory")
+    if "tflite_int8" not in formats:
+        if FLAGS["int8_io"].present or FLAGS["representative_images"].present:
+            raise cli.UserError("--int8_io and --representative_images only apply to "
+                                "--format=tflite_int8")
+    elif FLAGS.representative_images < 1:
+        raise cli.UserError("tflite_int8 needs --representative_images of at least 1")
+    if FLAGS.check_images < 0 or FLAGS.latency_runs < 0:
+        raise cli.UserError("--check_images and --latency_runs must be >= 0")
+    if not (FLAGS.output_dir or FLAGS.model_dir):
+        raise cli.UserError("give --output_dir (or --model_dir, which exports into "
+                            "MODEL_DIR/export)")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UserError(f"unexpected arguments {argv[1:]}; flags look like --name=value")
+    FLAGS = cli.FLAGS
+    check_flags(FLAGS, export.parse_formats(FLAGS.format))   # names only: before any loading
+    path = source.model_path(FLAGS.model_dir, FLAGS.checkpoint, FLAGS.weights)
+    config = load_config()
+    hook = export.hook_for(config.task)
+    formats = export.parse_formats(FLAGS.format, hook)
+    serving = export.Serving(source.load_model(config, path), hook, FLAGS.input_type)
+
+    representative = None
+    if "tflite_int8" in formats:
+        calibration, _ = source.images(config, "train", FLAGS.representative_images,
+                                       shuffled=True)
+        representative = lambda: (image[None].astype("float32") for image in calibration)
+    output_dir = FLAGS.output_dir or os.path.join(FLAGS.model_dir, "export")
+    artifacts = export.export(serving, formats, output_dir, representative=representative,
+                              int8_io=FLAGS.int8_io or "uint8")
+    for fmt, artifact in artifacts.items():
+        print(f"wrote {fmt}: {artifact}")
+    if not FLAGS.check_images:
+        return
+    images, labels = source.images(config, config.dataset.eval_split, FLAGS.check_images)
+    rows = export.check(serving, artifacts, images, labels, latency_runs=FLAGS.latency_runs)
+    print(f"\n{len(images)} {config.dataset.name} {config.dataset.eval_split} images, "
+          f"against the Keras model:\n{export.table(rows, hook)}")
+    if FLAGS.metrics_out:   # under a temporary name, renamed when complete
+        with open(FLAGS.metrics_out + ".partial", "w") as f:
+            json.dump({"model": path, "images": len(images), "input_type": FLAGS.input_type,
+                       "rows": rows}, f, indent=2)
+        os.replace(FLAGS.metrics_out + ".partial", FLAGS.metrics_out)
+
+
+if __name__ == "__main__":
+    cli.define_flags()
+    cli.run(main)

@@ -1,0 +1,68 @@
+"""What an export starts from: a run's model (EMA weights where the run kept them) and
+images from its dataset, for calibration and for the check."""
+import os
+
+import keras
+import numpy as np
+
+from mobilenet_tf import UserError, callbacks, engine, optim
+from mobilenet_tf.tasks import TASKS
+
+
+def model_path(model_dir=None, checkpoint=None, weights="final"):
+    """The file to export: --checkpoint, else MODEL_DIR/{final,best}.keras."""
+    path = checkpoint or (model_dir and os.path.join(model_dir, f"{weights}.keras"))
+    if not path:
+        raise UserError("nothing to export: give --model_dir=DIR of a training run or "
+                        "--checkpoint=FILE")
+    if not os.path.exists(path):
+        raise UserError(f"{path} not found; give --model_dir of a finished run (it ends by "
+                        "writing final.keras) or --checkpoint=FILE")
+    return path
+
+
+def load_model(config, path):
+    """The Keras model in `path`: a .keras file (train.py writes final.keras and best.keras
+    with the EMA weights already swapped in), or a checkpoints/ckpt-*.weights.h5 file of the
+    run `config` describes, whose optimizer state holds the EMA weights, used when present."""
+    if path.endswith(".keras"):
+        return keras.saving.load_model(path, compile=False)
+    if not path.endswith(".weights.h5"):
+        raise UserError(f"{path}: export takes a .keras model or a run's "
+                        "checkpoints/ckpt-*.weights.h5 file")
+    task = TASKS[config.task]
+    _, info = task.build_inputs(config, config.dataset.eval_split, training=False)
+    model = task.build_model(config, num_classes=info.num_classes)
+    optimizer = optim.build_optimizer(config, steps_per_epoch=1, total_steps=1)
+    engine.compile_model(model, task, config, optimizer)
+    model.load_weights(path)
+    with callbacks.ema_weights(model):
+        weights = model.get_weights()
+    clean = task.build_model(config, num_classes=info.num_classes)   # no optimizer attached
+    clean.set_weights(weights)
+    return clean
+
+
+def images(config, split, count, *, shuffled=False):
+    """(uint8 (N, H, W, 3) images, labels) of up to `count` examples of `split`.
+
+    shuffled=True draws them from the shuffled training stream (flips and crops on, MixUp,
+    CutMix and RandAugment off, so they look like what the model meets when deployed);
+    otherwise the first `count` in the split's evaluation order.
+    """
+    task = TASKS[config.task]
+    config = config.copy_and_resolve_references()
+    if shuffled:
+        config.dataset.update(mixup_alpha=0.0, cutmix_alpha=0.0, randaugment_ops=0)
+    config.train.batch_size = min(64, count)
+    dataset, _ = task.build_inputs(config, split, training=shuffled)
+    pixels, labels, total = [], [], 0
+    for batch_images, batch_labels in dataset:
+        pixels.append(np.asarray(batch_images))
+        labels.append(np.asarray(batch_labels))
+        total += len(pixels[-1])
+        if total >= count:
+            break
+    if not pixels:
+        raise UserError(f"the {config.dataset.name} {split} split gave no images")
+    return np.concatenate(pixels)[:count], np.concatenate(labels)[:count]
