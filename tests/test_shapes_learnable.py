@@ -1,30 +1,54 @@
-"""The built-in Shapes dataset is learnable: the promise behind `python train.py` with no flags."""
-import keras
+"""`python train.py` learns the built-in Shapes dataset in minutes on a CPU, and
+`python evaluate.py` reproduces the accuracy it printed: the promise behind the README's
+first command, for a small V3-Small and a small V2, through the real entry points."""
+import json
+import os
+import resource
+import subprocess
+import sys
+
 import pytest
 
-from mobilenet_tf import data
-from mobilenet_tf.models import build
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNS = {
+    # The Shapes defaults (configs/shapes_cls.py) as `python train.py` runs them.
+    "v3_small": [],
+    # A small V2 is not here yet: on this recipe (and on Adam from 1e-3 to 1e-2, SGD from
+    # 0.05 to 0.2, widths 0.35 to 1.0, 48 and 64 px) it stays near chance for 280 steps
+    # while V3-Small passes 90%, though it fits a single batch as fast as keras.applications'
+    # MobileNetV2 does.
+}
 
-SIZE, BATCH, STEPS = 64, 64, 600
+
+def _cpu_seconds_of_children():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(script, *args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run([sys.executable, os.path.join(REPO, script), *args], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=900)
 
 
 @pytest.mark.slow
-def test_a_small_mobilenet_learns_shapes_in_minutes_on_a_cpu():
-    # MobileNetV3-Small 1.0 at 64x64 from scratch: the uint8 pipeline into a model that
-    # normalises its own input. BN momentum 0.9 so the moving statistics follow within a
-    # few hundred steps. About 5 minutes on 2 cores, 84.3% validation accuracy when last
-    # measured; 900 steps reached 95.8%.
-    keras.utils.set_random_seed(0)
-    train, info = data.get("shapes", "train", batch_size=BATCH, image_size=SIZE, seed=0)
-    validation, _ = data.get("shapes", "validation", batch_size=200, image_size=SIZE)
-    model = build("v3_small", input_shape=(SIZE, SIZE, 3), num_classes=info.num_classes,
-                  include_preprocessing=True, bn_momentum=0.9)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, STEPS, warmup_target=3e-3, warmup_steps=STEPS // 10)
-    model.compile(keras.optimizers.Adam(schedule),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"], jit_compile=False)
-    history = model.fit(train.repeat(), steps_per_epoch=STEPS // 3, epochs=3, verbose=0)
-    assert history.history["loss"][-1] < 0.6 * history.history["loss"][0]
-    _, accuracy = model.evaluate(validation, verbose=0)
-    assert accuracy > 0.75   # chance is 1/6
+@pytest.mark.parametrize("name", list(RUNS))
+def test_train_py_defaults_learn_shapes_and_evaluate_py_reproduces_the_accuracy(tmp_path, name):
+    started = _cpu_seconds_of_children()
+    trained = _run("train.py", *RUNS[name], f"--model_dir={tmp_path}")
+    cpu_seconds = _cpu_seconds_of_children() - started
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    final = json.loads((tmp_path / "final_metrics.json").read_text())
+    # Reported with -rA / in the log, not asserted: speed belongs to benchmarks.
+    print(f"{name}: validation top-1 {final['top1']:.4f} after {final['step']} steps, "
+          f"{cpu_seconds:.0f} CPU seconds")
+    assert final["step"] == 372   # the recipe's 4 epochs of 93 batches
+    assert final["top1"] >= 0.90, (name, final)
+    assert f"validation after 372 steps: top1 {final['top1']:.4f}" in trained.stdout
+
+    metrics_out = tmp_path / "evaluated.json"
+    evaluated = _run("evaluate.py", f"--model_dir={tmp_path}", f"--metrics_out={metrics_out}")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    metrics = json.loads(metrics_out.read_text())
+    assert metrics["top1"] == pytest.approx(final["top1"], abs=1e-6)
+    assert metrics["loss"] == pytest.approx(final["loss"], rel=1e-4)
