@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras   # noqa: E402
 from absl import flags   # noqa: E402
 
-from mobilenet_tf import cli, config as config_lib, engine, optim   # noqa: E402
+from mobilenet_tf import cli, engine, optim   # noqa: E402
 from mobilenet_tf.tasks import TASKS   # noqa: E402
 
 flags.DEFINE_string("checkpoint", None, "A .keras model, or a checkpoints/ckpt-*.weights.h5 "
@@ -25,15 +25,6 @@ flags.DEFINE_string("checkpoint", None, "A .keras model, or a checkpoints/ckpt-*
 flags.DEFINE_string("split", None, "Split to evaluate (default: the config's eval_split).")
 flags.DEFINE_string("metrics_out", None, "Also write the metrics to this JSON file.")
 flags.DEFINE_enum("weights", "final", ["final", "best"], "With --model_dir: which model.")
-
-
-def load_config():
-    """The run's own config when --model_dir has one, else the recipe, then flag overrides."""
-    FLAGS = cli.FLAGS
-    run_config = FLAGS.model_dir and os.path.join(FLAGS.model_dir, "config.json")
-    if run_config and os.path.exists(run_config) and not FLAGS.config:
-        return cli.apply_flags(config_lib.from_json_file(run_config))
-    return cli.resolve_config()
 
 
 def load_model(config):
@@ -73,7 +64,7 @@ def main(argv):
     if len(argv) > 1:
         raise cli.UserError(f"unexpected arguments {argv[1:]}; flags look like --name=value")
     FLAGS = cli.FLAGS
-    config = load_config()
+    config = cli.run_or_recipe_config()
     engine.check_config(config)
     keras.mixed_precision.set_dtype_policy(engine.choose_precision(
         config.runtime.mixed_precision, None))

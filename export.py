@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags   # noqa: E402
 
-from mobilenet_tf import cli, config as config_lib, export   # noqa: E402
+from mobilenet_tf import cli, export   # noqa: E402
 from mobilenet_tf.export import source   # noqa: E402
 
 flags.DEFINE_string("checkpoint", None, "A .keras model, or a run's checkpoints/ckpt-*.weights.h5 "
@@ -32,15 +32,6 @@ flags.DEFINE_integer("check_images", 500, "Held-out images to compare each artif
                      "Keras model on (0: no check).")
 flags.DEFINE_integer("latency_runs", 50, "Timed runs per latency figure (0: no timing).")
 flags.DEFINE_string("metrics_out", None, "Also write the check table to this JSON file.")
-
-
-def load_config():
-    """The run's own config when --model_dir has one, else the recipe, then flag overrides."""
-    FLAGS = cli.FLAGS
-    run_config = FLAGS.model_dir and os.path.join(FLAGS.model_dir, "config.json")
-    if run_config and os.path.exists(run_config) and not FLAGS.config:
-        return cli.apply_flags(config_lib.from_json_file(run_config))
-    return cli.resolve_config()
 
 
 def check_flags(FLAGS, formats):
@@ -66,7 +57,7 @@ def main(argv):
     FLAGS = cli.FLAGS
     check_flags(FLAGS, export.parse_formats(FLAGS.format))   # names only: before any loading
     path = source.model_path(FLAGS.model_dir, FLAGS.checkpoint, FLAGS.weights)
-    config = load_config()
+    config = cli.run_or_recipe_config()
     hook = export.hook_for(config.task)
     formats = export.parse_formats(FLAGS.format, hook)
     serving = export.Serving(source.load_model(config, path), hook, FLAGS.input_type)

@@ -86,6 +86,15 @@ def resolve_config():
     return apply_flags(config)
 
 
+def run_or_recipe_config():
+    """For evaluate.py and export.py: the run's own config.json when --model_dir has one (and
+    no --config is given), else the recipe; then the flags and overrides."""
+    run_config = FLAGS.model_dir and os.path.join(FLAGS.model_dir, "config.json")
+    if run_config and os.path.exists(run_config) and not FLAGS.config:
+        return apply_flags(config_lib.from_json_file(run_config))
+    return resolve_config()
+
+
 def apply_flags(config):
     """Sets the fields the given plain flags name, then the --config.* overrides, in order."""
     for flag, field in FLAG_FIELDS.items():

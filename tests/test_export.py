@@ -220,15 +220,6 @@ def test_a_model_without_a_fixed_input_size_is_refused():
         export.Serving(model, export.TASK_EXPORTS["classification"])
 
 
-@pytest.mark.skip(reason="no detection or segmentation models yet: SSDLite and LR-ASPP plug "
-                  "in through mobilenet_tf.export.TASK_EXPORTS (serving_outputs, "
-                  "keras_outputs, compare, TABLE_COLUMNS); test saved_model and "
-                  "tflite_float32 give the same detections / masks as Keras here")
-@pytest.mark.parametrize("name", ["ssdlite_v3_small", "lraspp_v3_small"])
-def test_task_models_export_to_saved_model_and_tflite(name):
-    pass
-
-
 # -- export.py end to end ---------------------------------------------------------------------
 
 def run(*args):
