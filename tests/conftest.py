@@ -1,6 +1,8 @@
 """Shared fixtures and the model-contract helper every model test uses."""
 
+import json
 import os
+import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -14,6 +16,26 @@ import pytest  # noqa: E402
 from mobilenet_tf.models import build  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_script(script, *args, timeout=300):
+    """Runs one of the repository's entry points (train.py, evaluate.py, ...) on the CPU;
+    returns the CompletedProcess with its text output."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run([sys.executable, os.path.join(REPO_ROOT, script), *args],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def evaluated_metrics(model_dir, *args):
+    """What `evaluate.py --model_dir=model_dir ARGS --metrics_out=...` writes, after checking
+    it succeeded."""
+    metrics_out = os.path.join(model_dir, "evaluated_metrics.json")
+    evaluated = run_script("evaluate.py", f"--model_dir={model_dir}", *args,
+                           f"--metrics_out={metrics_out}")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    with open(metrics_out) as f:
+        return json.load(f)
 
 # Parameter counts with a 1000-class top, as keras.applications reports them (and measured
 # against it live in test_models): (model, width, minimalistic) -> params.

@@ -1,15 +1,13 @@
 """`python train.py` learns the built-in Shapes dataset in minutes on a CPU, and
 `python evaluate.py` reproduces the accuracy it printed: the promise behind the README's
-first command, for a small V3-Small and a small V2, through the real entry points."""
+first command, through the real entry points (V3-Small; V2: see RUNS)."""
 import json
-import os
 import resource
-import subprocess
-import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import evaluated_metrics, run_script
+
 RUNS = {
     # The Shapes defaults (configs/shapes_cls.py) as `python train.py` runs them.
     "v3_small": [],
@@ -25,17 +23,11 @@ def _cpu_seconds_of_children():
     return usage.ru_utime + usage.ru_stime
 
 
-def _run(script, *args):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    return subprocess.run([sys.executable, os.path.join(REPO, script), *args], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=900)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(RUNS))
 def test_train_py_defaults_learn_shapes_and_evaluate_py_reproduces_the_accuracy(tmp_path, name):
     started = _cpu_seconds_of_children()
-    trained = _run("train.py", *RUNS[name], f"--model_dir={tmp_path}")
+    trained = run_script("train.py", *RUNS[name], f"--model_dir={tmp_path}", timeout=900)
     cpu_seconds = _cpu_seconds_of_children() - started
     assert trained.returncode == 0, trained.stderr[-3000:]
     final = json.loads((tmp_path / "final_metrics.json").read_text())
@@ -46,9 +38,6 @@ def test_train_py_defaults_learn_shapes_and_evaluate_py_reproduces_the_accuracy(
     assert final["top1"] >= 0.90, (name, final)
     assert f"validation after 372 steps: top1 {final['top1']:.4f}" in trained.stdout
 
-    metrics_out = tmp_path / "evaluated.json"
-    evaluated = _run("evaluate.py", f"--model_dir={tmp_path}", f"--metrics_out={metrics_out}")
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    metrics = json.loads(metrics_out.read_text())
+    metrics = evaluated_metrics(tmp_path)
     assert metrics["top1"] == pytest.approx(final["top1"], abs=1e-6)
     assert metrics["loss"] == pytest.approx(final["loss"], rel=1e-4)

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import evaluated_metrics, run_script as run
 from mobilenet_tf import UserError
 from mobilenet_tf.tasks import classification
 
@@ -20,12 +21,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--model=v1", "--config.model.width=0.25", "--config.dataset.image_size=32",
         "--config.dataset.options.num_examples=96", "--batch_size=16", "--seed=1",
         "--config.train.log_every_steps=2"]
-
-
-def run(script, *args, timeout=300):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    return subprocess.run([sys.executable, os.path.join(REPO, script), *args], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def final_weights(model_dir):
@@ -171,19 +166,14 @@ def test_short_run_writes_models_config_tensorboard_and_evaluates_the_same(tmp_p
     assert {"learning_rate", "images_per_second", "batch_loss", "epoch_top1",
             "augmented_training_images"} <= tags
 
-    metrics_out = tmp_path / "metrics.json"
-    evaluated = run("evaluate.py", f"--model_dir={tmp_path}", f"--metrics_out={metrics_out}")
-    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    metrics = json.loads(metrics_out.read_text())
+    metrics = evaluated_metrics(tmp_path)
     assert metrics["top1"] == pytest.approx(final["top1"], abs=1e-6)
     assert metrics["loss"] == pytest.approx(final["loss"], rel=1e-3)
 
     # The last training checkpoint holds the same weights and their EMA, which is evaluated.
     checkpoint = tmp_path / "checkpoints" / "ckpt-000000008.weights.h5"
-    evaluated = run("evaluate.py", f"--model_dir={tmp_path}", f"--checkpoint={checkpoint}",
-                    f"--metrics_out={metrics_out}")
-    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    assert json.loads(metrics_out.read_text())["loss"] == pytest.approx(final["loss"], rel=1e-3)
+    metrics = evaluated_metrics(tmp_path, f"--checkpoint={checkpoint}")
+    assert metrics["loss"] == pytest.approx(final["loss"], rel=1e-3)
 
 
 def _tensorboard_tags(directory):
