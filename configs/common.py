@@ -68,11 +68,12 @@ def base(model="mobilenet_v3_small", dataset="shapes"):
         weight_decay=0.0,           # decoupled (AdamW)
     )
     config.schedule = dict(
-        name="cosine",              # constant | cosine | exponential | linear
+        name="cosine",              # constant | cosine | exponential | linear | poly
         warmup_epochs=0.0,
         decay_rate=0.97,            # exponential: multiply by this every decay_epochs
         decay_epochs=2.4,
         staircase=True,
+        power=0.9,                  # poly: (1 - progress) ** power (DeepLab's 0.9)
         min_learning_rate=0.0,      # floor of every schedule
     )
     config.runtime = dict(

@@ -19,7 +19,7 @@ import keras
 from keras import ops
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
-SCHEDULES = ("constant", "cosine", "exponential", "linear")
+SCHEDULES = ("constant", "cosine", "exponential", "linear", "poly")
 
 
 @keras.saving.register_keras_serializable(package="mobilenet_tf")
@@ -27,11 +27,12 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up to `peak` over warmup_steps, then one decay to `floor` by total_steps.
 
     kind: constant | cosine | exponential (peak * decay_rate ** (steps / decay_steps),
-    floored to whole periods when staircase) | linear (to `floor` at total_steps).
+    floored to whole periods when staircase) | linear (to `floor` at total_steps) | poly
+    (DeepLab's "poly": floor + (peak - floor) * (1 - progress) ** power; power 1 is linear).
     """
 
     def __init__(self, peak, total_steps, kind="cosine", warmup_steps=0, decay_steps=1,
-                 decay_rate=1.0, staircase=True, floor=0.0):
+                 decay_rate=1.0, staircase=True, floor=0.0, power=0.9):
         self.peak = float(peak)
         self.total_steps = int(total_steps)
         self.kind = kind
@@ -40,6 +41,7 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
         self.decay_rate = float(decay_rate)
         self.staircase = bool(staircase)
         self.floor = float(floor)
+        self.power = float(power)
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
@@ -54,6 +56,9 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
         elif self.kind == "linear":
             progress = ops.minimum(after_warmup / decay_length, 1.0)
             decayed = self.peak + (self.floor - self.peak) * progress
+        elif self.kind == "poly":
+            remaining = 1.0 - ops.minimum(after_warmup / decay_length, 1.0)
+            decayed = self.floor + (self.peak - self.floor) * ops.power(remaining, self.power)
         else:   # exponential
             periods = after_warmup / self.decay_steps
             if self.staircase:
@@ -69,7 +74,7 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "total_steps": self.total_steps, "kind": self.kind,
                 "warmup_steps": self.warmup_steps, "decay_steps": self.decay_steps,
                 "decay_rate": self.decay_rate, "staircase": self.staircase,
-                "floor": self.floor}
+                "floor": self.floor, "power": self.power}
 
 
 class _EmaWithWarmup:
@@ -136,7 +141,7 @@ def build_schedule(config, steps_per_epoch, total_steps):
         warmup_steps=round(schedule.warmup_epochs * steps_per_epoch),
         decay_steps=round(schedule.decay_epochs * steps_per_epoch),
         decay_rate=schedule.decay_rate, staircase=schedule.staircase,
-        floor=schedule.min_learning_rate)
+        floor=schedule.min_learning_rate, power=schedule.get("power", 0.9))
 
 
 def build_optimizer(config, steps_per_epoch, total_steps):

@@ -19,7 +19,7 @@ RECIPES = sorted(
     if os.path.basename(path) not in ("common.py", "__init__.py"))
 OPEN_SECTIONS = ("model.options", "dataset.options")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")            # mobilenet_tf.optim.OPTIMIZERS
-SCHEDULES = ("constant", "cosine", "exponential", "linear")  # mobilenet_tf.optim.SCHEDULES
+SCHEDULES = ("constant", "cosine", "exponential", "linear", "poly")  # mobilenet_tf.optim.SCHEDULES
 
 
 @pytest.fixture(autouse=True)

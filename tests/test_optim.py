@@ -41,6 +41,8 @@ def test_rmsprop_has_tensorflow_semantics():
     ("cosine", 55, 0.5),             # half way through the decay
     ("cosine", 100, 0.0),
     ("linear", 55, 0.5),
+    ("poly", 55, 0.5 ** 0.9),        # DeepLab's poly: (1 - progress) ** 0.9
+    ("poly", 100, 0.0),
     ("exponential", 29, 1.0),        # staircase: not yet a whole period after warm-up
     ("exponential", 30, 0.5),        # one whole period of 20 steps after warm-up
     ("exponential", 50, 0.25),
