@@ -14,12 +14,17 @@ int32 class ids, or float32 mixed one-hot vectors when MixUp or CutMix is on.
 Segmentation: `get_segmentation(name, split, ...)` over SEGMENTATION_DATASETS (`cityscapes`,
 `voc2012`, `masks`, `shapes`), batches of (uint8 images, uint8 masks, 255 ignored); see
 mobilenet_tf.data.masks and mask_pipeline.
+
+Detection: `get_detection(name, split, anchors=..., image_size=..., ...)` over
+DETECTION_DATASETS (`shapes`), batches of (uint8 images, SSD targets); see
+mobilenet_tf.data.box_pipeline and box_augment.
 """
 import dataclasses
 
 from mobilenet_tf import UserError
-from mobilenet_tf.data import (folder, imagenet, mask_pipeline, masks, pipeline, preprocess,
+from mobilenet_tf.data import (box_augment, box_pipeline, folder, imagenet, mask_pipeline, masks, pipeline, preprocess,
                                shapes, tfds_prepared)
+from mobilenet_tf.data.box_augment import BoxAugmentation
 from mobilenet_tf.data.pipeline import Augmentation
 from mobilenet_tf.data.source import DatasetInfo, Source
 
@@ -34,10 +39,14 @@ SEGMENTATION_DATASETS = {
     "masks": masks.load_masks,
     "shapes": masks.load_shapes,
 }
+DETECTION_DATASETS = {
+    "shapes": shapes.load_detection,
+}
 TFDS_PREFIX = "tfds:"
 
-__all__ = ["Augmentation", "DATASETS", "DatasetInfo", "SEGMENTATION_DATASETS", "Source", "get",
-           "get_segmentation", "load_source"]
+__all__ = ["Augmentation", "BoxAugmentation", "DATASETS", "DETECTION_DATASETS", "DatasetInfo",
+           "SEGMENTATION_DATASETS", "Source", "get", "get_detection", "get_segmentation",
+           "load_source"]
 
 
 def load_source(name, split, *, data_dir=None, training=None, seed=None, input_context=None,
@@ -151,3 +160,48 @@ def get_segmentation(name, split, *, data_dir=None, batch_size=8, crop_size=(512
         seed=seed, shuffle_buffer=shuffle_buffer, drop_remainder=drop_remainder,
         skip_batches=skip_batches)
     return dataset, dataclasses.replace(source.info, image_size=int(crop_size[0]))
+
+
+def get_detection(name, split, *, anchors, image_size, batch_size, data_dir=None,
+                  training=None, seed=None, input_context=None, shuffle_buffer=1000,
+                  drop_remainder=None, skip_batches=0, groundtruth=False,
+                  max_boxes=box_pipeline.MAX_BOXES, augmentation=BoxAugmentation(),
+                  **options):
+    """A batched split of a detection dataset with SSD targets, and its DatasetInfo.
+
+    anchors: float32 (A, 4) [cy, cx, h, w] (mobilenet_tf.detection.anchors.ssd_anchors).
+    Batches are (uint8 (B, S, S, 3) images resized to image_size, targets {"boxes": float32
+    (B, A, 4) encoded deltas, "classes": int32 (B, A), 0 background, c + 1 class c, -1
+    ignored}). groundtruth=True adds each image's boxes for evaluation, padded to
+    max_boxes (see box_pipeline.groundtruth). Training (default: the split starts with
+    "train") shuffles and applies `augmentation`; batch_size is global (see get()). Other
+    options go to the loader (shapes: num_examples, eval_examples, max_shapes).
+    """
+    if name not in DETECTION_DATASETS:
+        raise UserError(f"unknown detection dataset '{name}'; choose one of "
+                        f"{', '.join(DETECTION_DATASETS)}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise UserError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(image_size, int) or image_size < 8:
+        raise UserError(f"image_size must be an integer of at least 8, got {image_size!r}")
+    if not isinstance(max_boxes, int) or max_boxes < 1:
+        raise UserError(f"max_boxes must be a positive integer, got {max_boxes!r}")
+    training = split.startswith("train") if training is None else training
+    if name == "shapes":   # generated at the size asked for, not resized
+        options.setdefault("image_size", image_size)
+    try:
+        source = DETECTION_DATASETS[name](split, data_dir=data_dir, training=training,
+                                          seed=seed, input_context=input_context, **options)
+    except TypeError as error:
+        if "unexpected keyword argument" not in str(error):
+            raise
+        raise UserError(f"dataset '{name}' does not take that option: {error}") from None
+    local_batch_size = (input_context.get_per_replica_batch_size(batch_size)
+                        if input_context else batch_size)
+    dataset = box_pipeline.make_batches(
+        source, anchors=anchors, training=training, batch_size=local_batch_size,
+        image_size=image_size, augmentation=augmentation, seed=seed,
+        shuffle_buffer=shuffle_buffer, drop_remainder=drop_remainder,
+        skip_batches=skip_batches if training else 0, groundtruth_boxes=groundtruth,
+        max_boxes=max_boxes)
+    return dataset, dataclasses.replace(source.info, image_size=image_size)

@@ -296,9 +296,53 @@ def load(split, *, data_dir=None, training, seed, input_context, image_size=128,
     return Source(generated, info, photos=False, default_image_size=image_size)
 
 
-def _to_arrays(dataset):
-    """A finite dataset of equally shaped dicts -> one dict of stacked numpy arrays."""
-    batches = list(dataset.batch(1024).as_numpy_iterator())
+def load_detection(split, *, data_dir=None, training, seed, input_context, image_size=128,
+                   num_examples=None, eval_examples=None, max_shapes=MAX_SHAPES,
+                   dataset_seed=0):
+    """`shapes` for mobilenet_tf.data.get_detection: a Source of {"image", "boxes",
+    "classes", "image_id" (the example's index)}; num_examples sizes every split,
+    eval_examples (if given) the others than train. Splits up to MEMORY_CACHE_BYTES are
+    rendered once per process (boxes padded to max_shapes while stored)."""
+    del data_dir, training, seed
+    if split != "train" and eval_examples is not None:
+        num_examples = eval_examples
+    count = SPLIT_SIZES.get(split, 0) if num_examples is None else num_examples
+    indices = pipeline.shard(tf.data.Dataset.range(count), input_context)
+    generated = tf.data.Dataset.zip(indices, examples(
+        split, dataset_seed, image_size, count, max_shapes, input_context)).map(
+        lambda index, ex: {"image": ex["image"], "boxes": ex["boxes"],
+                           "classes": ex["classes"], "image_id": index})
+    if count * image_size * image_size * 3 <= MEMORY_CACHE_BYTES and tf.executing_eagerly():
+        shard = (input_context.num_input_pipelines, input_context.input_pipeline_id
+                 ) if input_context else (1, 0)
+        key = ("boxes", split, dataset_seed, image_size, count, max_shapes, shard)
+        if key not in _rendered_splits:
+            _rendered_splits[key] = _to_arrays(generated.map(
+                lambda ex: {**ex, "count": tf.shape(ex["classes"])[0]}), padded=True)
+        generated = tf.data.Dataset.from_tensor_slices(_rendered_splits[key]).map(_unpad)
+    info = DatasetInfo(name="shapes", split=split, num_classes=len(CLASS_NAMES),
+                       class_names=CLASS_NAMES, num_examples=count)
+    return Source(generated, info, photos=False, default_image_size=image_size)
+
+
+def _unpad(stored):
+    """A stored detection example with its boxes cut back to their count."""
+    count = stored["count"]
+    return {"image": stored["image"], "boxes": stored["boxes"][:count],
+            "classes": stored["classes"][:count], "image_id": stored["image_id"]}
+
+
+def _to_arrays(dataset, padded=False):
+    """A finite dataset of equally shaped dicts (padded: shapes differing only in length,
+    padded with zeros) -> one dict of stacked numpy arrays."""
+    batched = dataset.padded_batch(1024) if padded else dataset.batch(1024)
+    batches = list(batched.as_numpy_iterator())
+    if padded:   # pad every batch to the longest row of any batch
+        for key in batches[0]:
+            longest = max(batch[key].shape[1:] for batch in batches)
+            for batch in batches:
+                extra = [(0, a - b) for a, b in zip(longest, batch[key].shape[1:])]
+                batch[key] = np.pad(batch[key], [(0, 0)] + extra)
     return {key: np.concatenate([batch[key] for batch in batches]) for key in batches[0]}
 
 
