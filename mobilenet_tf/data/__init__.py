@@ -16,14 +16,14 @@ Segmentation: `get_segmentation(name, split, ...)` over SEGMENTATION_DATASETS (`
 mobilenet_tf.data.masks and mask_pipeline.
 
 Detection: `get_detection(name, split, anchors=..., image_size=..., ...)` over
-DETECTION_DATASETS (`shapes`), batches of (uint8 images, SSD targets); see
-mobilenet_tf.data.box_pipeline and box_augment.
+DETECTION_DATASETS (`coco`, `coco_json`, `shapes`), batches of (uint8 images, SSD
+targets); see mobilenet_tf.data.coco, box_pipeline and box_augment.
 """
 import dataclasses
 
 from mobilenet_tf import UserError
-from mobilenet_tf.data import (box_augment, box_pipeline, folder, imagenet, mask_pipeline, masks, pipeline, preprocess,
-                               shapes, tfds_prepared)
+from mobilenet_tf.data import (box_augment, box_pipeline, coco, folder, imagenet,
+                               mask_pipeline, masks, pipeline, preprocess, shapes, tfds_prepared)
 from mobilenet_tf.data.box_augment import BoxAugmentation
 from mobilenet_tf.data.pipeline import Augmentation
 from mobilenet_tf.data.source import DatasetInfo, Source
@@ -40,6 +40,8 @@ SEGMENTATION_DATASETS = {
     "shapes": masks.load_shapes,
 }
 DETECTION_DATASETS = {
+    "coco": coco.load,
+    "coco_json": coco.load_json,
     "shapes": shapes.load_detection,
 }
 TFDS_PREFIX = "tfds:"
@@ -175,7 +177,8 @@ def get_detection(name, split, *, anchors, image_size, batch_size, data_dir=None
     ignored}). groundtruth=True adds each image's boxes for evaluation, padded to
     max_boxes (see box_pipeline.groundtruth). Training (default: the split starts with
     "train") shuffles and applies `augmentation`; batch_size is global (see get()). Other
-    options go to the loader (shapes: num_examples, eval_examples, max_shapes).
+    options go to the loader (coco_json: annotation_file, image_dir; shapes: num_examples,
+    eval_examples, max_shapes).
     """
     if name not in DETECTION_DATASETS:
         raise UserError(f"unknown detection dataset '{name}'; choose one of "

@@ -15,6 +15,9 @@ class DatasetInfo:
     num_examples: int
     image_size: int = 0
     label_format: str = "index"   # "index": int32 class ids; "one_hot": mixed float vectors
+    # COCO-format detection data: the original category id of each class index, to write
+    # detections back in COCO's terms (empty for other datasets).
+    category_ids: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
