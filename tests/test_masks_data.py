@@ -177,6 +177,21 @@ def test_a_class_id_beyond_the_classes_is_an_error_naming_the_file(tmp_path):
                        "3 classes (ids 0..2, and 255 for ignore)"), message
 
 
+def test_an_image_or_mask_that_does_not_decode_is_skipped_and_counted(tmp_path, capfd):
+    image, mask = np.zeros((20, 20, 3), np.uint8), np.ones((20, 20), np.uint8)
+    root = _masks_layout(tmp_path, {name: (image, mask) for name in "abcd"})
+    with open(f"{root}/val/images/b.png", "wb") as f:
+        f.write(b"half a PNG")                          # a truncated download, say
+    with open(f"{root}/val/masks/c.png", "wb") as f:
+        f.write(b"")
+    dataset, _ = data.get_segmentation("masks", "validation", data_dir=root, batch_size=1,
+                                       eval_size=(24, 24))
+    batches = list(dataset)
+    assert len(batches) == 2                            # a and d, in order
+    assert all((labels.numpy()[0, :20, :20] == 1).all() for _, labels in batches)
+    assert "warning: skipped 2 corrupt or unreadable image(s)" in capfd.readouterr().err
+
+
 def test_cityscapes_label_id_beyond_33_and_voc_unknown_colour_are_errors(tmp_path):
     ids = np.full((16, 32), 7, np.uint8)
     ids[0, 0] = 40

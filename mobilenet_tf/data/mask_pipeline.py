@@ -113,6 +113,11 @@ def make_batches(source, *, training, batch_size, crop_size, eval_size=None,
     examples = source.examples
     if training:
         examples = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if source.decode is not None:
+        # After the shuffle, which holds file names rather than decoded frames; an image or
+        # mask that does not decode is skipped and counted, as classification's pipeline does.
+        examples = pipeline.map_skipping_corrupt(examples, source.decode)
+    if training:
         examples = tf.data.Dataset.zip(examples, pipeline.seed_stream(seed))
         if skip_batches:
             examples = examples.skip(skip_batches * batch_size)

@@ -20,7 +20,7 @@ nor the ignore label, stops the run with an error naming the file (see DATA_ERRO
 import dataclasses
 import glob
 import os
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -64,13 +64,18 @@ def voc_palette():
 @dataclasses.dataclass(frozen=True)
 class MaskSource:
     """A segmentation loader's result: this worker's unbatched examples, metadata, the
-    function that turns an example into {"image", "mask"} (reading and checking files), and
-    the padded size that holds every evaluation image (so evaluation is at full resolution)."""
+    function that turns a decoded example into {"image", "mask"} (mapping and checking the
+    labels), the padded size that holds every evaluation image (so evaluation is at full
+    resolution), and `decode`, which reads and decodes an example's files (None: the
+    examples are already pixels). The pipeline skips and counts examples whose files do not
+    decode, as the classification pipeline does; a mask that decodes but is wrong stops the
+    run with an error naming the file."""
     examples: tf.data.Dataset
     info: DatasetInfo
     read: Callable
     eval_size: Tuple[int, int]
     ignore_label: int = IGNORE_LABEL
+    decode: Optional[Callable] = None
 
 
 def _fail_unless(condition, *parts):
@@ -100,17 +105,21 @@ def _decode_image(path):
     return image
 
 
-def _decode_grey_png(path):
-    mask = tf.io.decode_png(tf.io.read_file(path), channels=1)
-    mask.set_shape([None, None, 1])
-    return mask
+def _file_decoder(mask_channels):
+    """decode() for an example of image and mask paths: both decoded, paths kept for the
+    error messages of read(). Grey masks take mask_channels=1, VOC's palette PNGs 3."""
+    def decode(example):
+        mask = tf.io.decode_png(tf.io.read_file(example["mask_path"]), channels=mask_channels)
+        mask.set_shape([None, None, mask_channels])
+        return {"image": _decode_image(example["image_path"]), "mask": mask,
+                "image_path": example["image_path"], "mask_path": example["mask_path"]}
+    return decode
 
 
 def _class_ids_reader(num_classes):
     """read() for grey class-id masks: ids below num_classes or IGNORE_LABEL."""
     def read(example):
-        image = _decode_image(example["image_path"])
-        mask = _decode_grey_png(example["mask_path"])
+        image, mask = example["image"], example["mask"]
         valid = tf.reduce_all((mask < num_classes) | (mask == IGNORE_LABEL))
         bad = tf.reduce_max(tf.where((mask < num_classes) | (mask == IGNORE_LABEL),
                                      tf.zeros_like(mask), mask))
@@ -163,8 +172,7 @@ def _cityscapes_read(example):
     lookup = np.full(256, IGNORE_LABEL, np.uint8)
     for label_id, train_id in CITYSCAPES_TRAIN_IDS.items():
         lookup[label_id] = train_id
-    image = _decode_image(example["image_path"])
-    label_ids = _decode_grey_png(example["mask_path"])
+    image, label_ids = example["image"], example["mask"]
     mask = tf.gather(tf.constant(lookup), tf.cast(label_ids, tf.int32))
     worst = tf.reduce_max(label_ids)
     return checked(image, mask, worst <= CITYSCAPES_MAX_LABEL_ID, example["image_path"],
@@ -178,7 +186,7 @@ def load_cityscapes(split, *, data_dir, training, seed, input_context):
     info = DatasetInfo(name="cityscapes", split=split, num_classes=len(CITYSCAPES_CLASSES),
                        class_names=CITYSCAPES_CLASSES, num_examples=len(images))
     return MaskSource(_paths_dataset(images, masks, training, seed, input_context), info,
-                      _cityscapes_read, CITYSCAPES_SIZE)
+                      _cityscapes_read, CITYSCAPES_SIZE, decode=_file_decoder(1))
 
 
 # -- PASCAL VOC 2012 --------------------------------------------------------------------------
@@ -222,8 +230,7 @@ def _voc_palette_read(example):
     colours = np.concatenate([palette[:len(VOC_CLASSES)], palette[IGNORE_LABEL:]])
     ids = np.array(list(range(len(VOC_CLASSES))) + [IGNORE_LABEL], np.uint8)
     codes = colours.astype(np.int32) @ np.array([65536, 256, 1], np.int32)
-    image = _decode_image(example["image_path"])
-    rgb = tf.io.decode_png(tf.io.read_file(example["mask_path"]), channels=3)
+    image, rgb = example["image"], example["mask"]
     code = tf.reduce_sum(tf.cast(rgb, tf.int32) * [65536, 256, 1], axis=-1, keepdims=True)
     matches = tf.equal(code, codes)   # (H, W, 22)
     mask = tf.gather(tf.constant(ids), tf.argmax(tf.cast(matches, tf.int32), axis=-1))[..., None]
@@ -239,7 +246,7 @@ def load_voc2012(split, *, data_dir, training, seed, input_context, augmented=Fa
                        class_names=VOC_CLASSES, num_examples=len(images))
     read = _class_ids_reader(len(VOC_CLASSES)) if grey else _voc_palette_read
     return MaskSource(_paths_dataset(images, masks, training, seed, input_context), info,
-                      read, VOC_MAX_SIZE)
+                      read, VOC_MAX_SIZE, decode=_file_decoder(1 if grey else 3))
 
 
 # -- Your own masks ---------------------------------------------------------------------------
@@ -306,7 +313,8 @@ def load_masks(split, *, data_dir, training, seed, input_context, num_classes=No
     info = DatasetInfo(name="masks", split=split, num_classes=len(names), class_names=names,
                        num_examples=len(images))
     return MaskSource(_paths_dataset(images, masks, training, seed, input_context), info,
-                      _class_ids_reader(len(names)), tuple(eval_size))
+                      _class_ids_reader(len(names)), tuple(eval_size),
+                      decode=_file_decoder(1))
 
 
 # -- Shapes -----------------------------------------------------------------------------------
