@@ -65,8 +65,8 @@ def test_boxes_follow_the_pixels_through_expand_crop_and_flip(mode):
 
 @modes
 def test_crop_meets_the_minimum_iou_and_keeps_boxes_by_centre(mode):
-    results = _run(mode, lambda f, s: box_augment.random_crop(f, s, min_ious=(0.5,)),
-                   range(16))
+    crop = lambda f, s: box_augment.extract(box_augment.random_crop(f, s, min_ious=(0.5,)))
+    results = _run(mode, crop, range(16))
     boxes = _example()["boxes"]
     cropped = 0
     for result in results:
@@ -81,7 +81,7 @@ def test_crop_meets_the_minimum_iou_and_keeps_boxes_by_centre(mode):
                             (left + width) / WIDTH]], np.float32)
         overlaps = target_assigner.iou(window, boxes).numpy()[0]
         assert overlaps[[0, 2]].max() >= 0.5   # the crowd box (1) does not count
-        assert 0.5 <= (height / width) <= 2.0
+        assert 0.5 <= height / width <= 2.0
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2
         inside = np.all((centres > window[:, :2]) & (centres < window[:, 2:]), axis=1)
         np.testing.assert_array_equal(result["classes"], np.nonzero(inside)[0])
@@ -121,17 +121,38 @@ def test_photometric_distortion_changes_colours_not_boxes(mode):
 
 def test_expansion_fills_with_the_mean_pixel_and_shrinks_boxes():
     example = {k: tf.constant(v) for k, v in _example().items()}
+    grown = 0
     for seed in range(6):
-        result = box_augment.random_expand(example, tf.constant([seed, 1]), max_ratio=4.0)
+        result = box_augment.extract(box_augment.random_expand(example, tf.constant([seed, 1])))
         image = result["image"].numpy()
         height, width = image.shape[:2]
         assert HEIGHT <= height <= 4 * HEIGHT and WIDTH <= width <= 4 * WIDTH
-        if height > HEIGHT or width > WIDTH:   # every pixel outside the image is the mean
-            filled = np.isclose(image, box_augment.MEAN_PIXEL, atol=1e-3).all(axis=2)
-            assert filled.sum() == height * width - HEIGHT * WIDTH
+        grown += height > HEIGHT
+        filled = np.isclose(image, box_augment.MEAN_PIXEL, atol=1e-3).all(axis=2)
+        assert filled.sum() == height * width - HEIGHT * WIDTH   # all but the image
         sides = (result["boxes"].numpy()[:, 2:] - result["boxes"].numpy()[:, :2])
         np.testing.assert_allclose(sides * [height, width], PIXEL_BOXES[:, 2:]
                                    - PIXEL_BOXES[:, :2], atol=1e-4)
+    assert grown >= 2
+
+
+def test_extract_at_the_output_size_keeps_boxes_on_their_pixels():
+    # A 2x zoom-out sampled at 2x the image's size: every output pixel is one input pixel.
+    example = {k: tf.constant(v) for k, v in _example().items()}
+    window = tf.constant([-HEIGHT / 2, -WIDTH, 1.5 * HEIGHT, WIDTH], tf.float32)   # 2H x 2W
+    boxes = (PIXEL_BOXES + [HEIGHT / 2, WIDTH, HEIGHT / 2, WIDTH]) / [2 * HEIGHT, 2 * WIDTH,
+                                                                      2 * HEIGHT, 2 * WIDTH]
+    result = box_augment.extract({**example, "window": window, "boxes": boxes,
+                                  "flip": tf.constant(True)}, size=80)
+    image = result["image"].numpy()
+    assert image.shape == (80, 80, 3) and "window" not in result and "flip" not in result
+    rows, columns = np.nonzero(np.abs(image[..., 2] - BLUES[0]) < 1)
+    y0, x0, y1, x1 = PIXEL_BOXES[0] + [HEIGHT / 2, WIDTH, HEIGHT / 2, WIDTH]
+    # Height 2H -> 80 (x1), width 2W -> 80 (x 2/3), mirrored: x -> 80 - x.
+    assert (rows.min(), rows.max() + 1) == (y0, y1)
+    assert abs(columns.min() - (80 - x1 * 80 / (2 * WIDTH))) <= 1
+    assert abs(columns.max() + 1 - (80 - x0 * 80 / (2 * WIDTH))) <= 1
+    assert np.allclose(image[:, 40:], box_augment.MEAN_PIXEL, atol=1e-3)   # left half: fill
 
 
 def test_image_without_boxes_passes_through_every_step():

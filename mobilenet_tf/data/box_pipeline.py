@@ -1,7 +1,8 @@
 """From a detection dataset's examples to batches of (uint8 images, SSD targets).
 
     examples (this worker's shard) -> shuffle -> per-example seed -> [skip, to resume]
-      -> read and decode -> SSD augmentation (box_augment) -> resize to image_size
+      -> read and decode -> SSD augmentation sampled at image_size (box_augment), or a
+         plain resize for evaluation
       -> match and encode targets (detection.target_assigner) -> batch -> prefetch
 
 A loader's Source gives, after its `parse`, a dict with "image_bytes" or "image" (uint8
@@ -65,8 +66,9 @@ def _targets(features, image_size, anchors):
 
 def train_example(features, seed, image_size, anchors,
                   augmentation=box_augment.BoxAugmentation()):
-    """A completed example, augmented (box_augment.augment), resized and encoded."""
-    return _targets(box_augment.augment(features, seed, augmentation), image_size, anchors)
+    """A completed example, augmented (box_augment.augment) at image_size and encoded."""
+    return _targets(box_augment.augment(features, seed, augmentation, image_size), image_size,
+                    anchors)
 
 
 def eval_example(features, image_size, anchors):
