@@ -60,14 +60,12 @@ def test_evaluation_batches_targets_and_padded_ground_truth():
 
 def test_training_is_seeded_augmented_and_resumes_exactly():
     first, _ = _batches("train", seed=3)
-    again, _ = _batches("train", seed=3)
-    resumed, _ = _batches("train", seed=3, skip_batches=1)
-    assert len(first) == 3   # 12 examples, remainder dropped
-    for (a_images, a_targets), (b_images, b_targets) in zip(first, again):
+    resumed, _ = _batches("train", seed=3, skip_batches=1)   # a second build, one batch on
+    assert len(first) == 3 and len(resumed) == 2   # 12 examples, remainder dropped
+    for (a_images, a_targets), (b_images, b_targets) in zip(first[1:], resumed):
         np.testing.assert_array_equal(a_images, b_images)
+        np.testing.assert_array_equal(a_targets["boxes"], b_targets["boxes"])
         np.testing.assert_array_equal(a_targets["classes"], b_targets["classes"])
-    np.testing.assert_array_equal(resumed[0][0], first[1][0])
-    np.testing.assert_array_equal(resumed[0][1]["boxes"], first[1][1]["boxes"])
     classes = np.stack([targets["classes"] for _, targets in first])
     assert classes.min() >= 0 and classes.max() <= 6 and (classes > 0).any()
     plain, _ = _batches("train", seed=3, augmentation=data.BoxAugmentation(

@@ -146,6 +146,14 @@ def test_malformed_annotations_name_what_to_fix(tmp_path):
     _, path = _official(tmp_path / "c", annotations=broken)
     with pytest.raises(UserError, match=r"annotation 9 has bbox \[1, 2\]"):
         coco.read_annotations(path)
+    _, path = _official(tmp_path / "e")
+    with open(path) as file:
+        content = json.load(file)
+    content["images"][0]["id"] = "eleven"
+    with open(path, "w") as file:
+        json.dump(content, file)
+    with pytest.raises(UserError, match="has id 'eleven'"):
+        coco.read_annotations(path)
     root, _ = _official(tmp_path / "d")
     os.remove(f"{root}/val2017/000000000013.jpg")
     with pytest.raises(UserError, match="000000000013.jpg .* is missing"):

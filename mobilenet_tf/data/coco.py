@@ -20,10 +20,12 @@ Malformed annotations (COCO JSON):
 - a box with no area after clipping (width or height <= 0) is skipped; the loader prints
   one line with how many were skipped;
 - a category id missing from "categories", an image id missing from "images", a bbox that
-  is not four numbers, an image without width and height, or a missing image file stop
-  the load with a UserError naming the annotation or file and what to do.
-Corrupt or unreadable images (and unparsable TFRecords) are skipped and counted while
-reading, as for classification (pipeline.map_skipping_corrupt).
+  is not four numbers, an image id that is not an integer, an image without width and
+  height, or a missing image file stop the load with a UserError naming the annotation or
+  file and what to do.
+Corrupt or unreadable images, unparsable TFRecords, and TFRecords whose class label is not
+a COCO category id are skipped and counted while reading, as for classification
+(pipeline.map_skipping_corrupt).
 """
 import collections
 import glob
@@ -85,6 +87,9 @@ def _image_table(images, path):
     """{image id: (file_name, height, width)} from the JSON's "images"."""
     table = {}
     for image in images:
+        if not isinstance(image.get("id"), int):
+            raise _bad(path, f"image {image.get('file_name')} has id {image.get('id')!r}",
+                       "COCO image ids are integers; number the images")
         if not image.get("width") or not image.get("height"):
             raise _bad(path, f"image {image.get('id')} ({image.get('file_name')}) has no width "
                        "and height", "add them to its entry in \"images\"")
