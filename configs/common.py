@@ -174,3 +174,36 @@ def segmentation(config, dataset, crop_size, eval_size=()):
     )
     return config
 
+
+
+def detection(config, dataset, image_size=320):
+    """Turns a config into an SSDLite detection recipe: the task, the dataset at a square
+    image_size (SSD resizes without keeping the aspect), and the `detection` section (loss,
+    anchors, box augmentation, post-processing). Defaults: the TF Object Detection API's
+    ssdlite_mobilenet_v3_large_320x320_coco."""
+    config.task = "detection"
+    config.dataset.update(name=dataset, image_size=image_size, eval_split="validation",
+                          shuffle_buffer=1000, augment=True)
+    config.model.dropout = 0.0
+    config.detection = dict(
+        classification_loss="focal",   # focal (sigmoid, OD API V3) | softmax (hard negatives)
+        focal_alpha=0.75,
+        focal_gamma=2.0,
+        class_prior=0.01,              # focal: class biases start at -log((1 - p) / p)
+        negatives_per_positive=3,      # softmax: hard negative mining ratio
+        box_weight=1.0,
+        class_weight=1.0,
+        min_scale=0.2,                 # anchors (mobilenet_tf.detection.anchors)
+        max_scale=0.95,
+        aspect_ratios=[1.0, 2.0, 0.5, 3.0, 0.333],
+        max_boxes=100,                 # ground-truth boxes kept per image for evaluation
+        crop=True,                     # SSD random crop with minimum IoU constraints
+        expand=True,                   # random zoom out
+        photometric=True,
+        flip=True,
+        score_threshold=0.01,          # post-processing for evaluation and export
+        iou_threshold=0.6,
+        max_per_class=100,
+        max_detections=100,
+    )
+    return config

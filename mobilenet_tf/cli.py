@@ -39,10 +39,11 @@ def define_flags():
     flags.DEFINE_string("config", None, "Recipe file, configs/FILE.py[:ARG]. Default: the one "
                         "--model and --dataset pick. Override fields with --config.KEY=VALUE.")
     flags.DEFINE_string("model", None, f"Model name ({', '.join(models.MODEL_NAMES)} or "
-                        "v1, v2, v3_large, v3_small; segmentation: "
+                        "v1, v2, v3_large, v3_small; segmentation and detection: "
                         f"{', '.join(models.TASK_MODEL_NAMES)}). Default: {DEFAULT_MODEL}.")
     flags.DEFINE_string("dataset", None, "imagenet, folder, shapes or tfds:NAME; segmentation: "
-                        f"cityscapes, voc2012, masks or shapes. Default: {DEFAULT_DATASET}.")
+                        "cityscapes, voc2012, masks or shapes; detection: coco, coco_json or "
+                        f"shapes. Default: {DEFAULT_DATASET}.")
     flags.DEFINE_string("model_dir", None, "Run directory: config, checkpoints, logs, models.")
     flags.DEFINE_string("data_dir", None, "Where the dataset is.")
     flags.DEFINE_integer("batch_size", None, "Global batch size, over all replicas.")

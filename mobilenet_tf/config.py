@@ -46,20 +46,42 @@ SEGMENTATION_RECIPES = {
 }
 SEGMENTATION_SHAPES_RECIPE = "shapes_seg.py"
 SEGMENTATION_DATASETS = ("cityscapes", "voc2012", "masks")   # and shapes, which has both
+# Detection, likewise: an SSDLite model on another dataset (coco_json, your own labels) takes
+# its model's COCO recipe with --dataset's data.
+DETECTION_RECIPES = {
+    ("ssdlite_v3_large", "coco"): "ssdlite_v3_large_coco.py",
+    ("ssdlite_v3_small", "coco"): "ssdlite_v3_small_coco.py",
+    ("ssdlite_v2", "coco"): "ssdlite_v2_coco.py",
+}
+DETECTION_SHAPES_RECIPE = "shapes_det.py"
+DETECTION_DATASETS = ("coco", "coco_json")   # and shapes
+DETECTION_MODELS = tuple(dict.fromkeys(model for model, _ in DETECTION_RECIPES))
+
+
+def _task_recipe(recipes, model, dataset):
+    return recipes.get((model, dataset)) or next(
+        recipe for (m, _), recipe in recipes.items() if m == model)
 
 
 def recipe_for(model, dataset):
     """The recipe file `--model` and `--dataset` pick when no --config is given."""
-    segmentation_model = model in models.TASK_MODELS
+    detection_model = model in DETECTION_MODELS
+    segmentation_models = [m for m in models.TASK_MODELS if m not in DETECTION_MODELS]
+    segmentation_model = model in segmentation_models
     if dataset in SEGMENTATION_DATASETS and not segmentation_model:
         raise UserError(f"{dataset} is a segmentation dataset; pick a segmentation model: "
-                        f"--model={' | '.join(models.TASK_MODELS)}")
-    if segmentation_model:
+                        f"--model={' | '.join(segmentation_models)}")
+    if dataset in DETECTION_DATASETS and not detection_model:
+        raise UserError(f"{dataset} is a detection dataset; pick a detection model: "
+                        f"--model={' | '.join(DETECTION_MODELS)}")
+    if detection_model:
+        name = (DETECTION_SHAPES_RECIPE if dataset == "shapes"
+                else _task_recipe(DETECTION_RECIPES, model, dataset))
+    elif segmentation_model:
         if dataset == "shapes":
             name = SEGMENTATION_SHAPES_RECIPE
         else:
-            name = SEGMENTATION_RECIPES.get((model, dataset)) or next(
-                recipe for (m, _), recipe in SEGMENTATION_RECIPES.items() if m == model)
+            name = _task_recipe(SEGMENTATION_RECIPES, model, dataset)
     elif dataset == "shapes":
         name = SHAPES_RECIPE
     else:

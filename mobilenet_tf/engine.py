@@ -399,6 +399,7 @@ def _finish(task, config, model, validation, model_dir, chief, board):
         tf.io.gfile.makedirs(model_dir)
         callbacks.save_model_atomically(model, os.path.join(model_dir, "final.keras"))
         metrics = task_metrics(task, model, results)
+        metrics.update(split_metrics(task, config, model))
     metrics["step"] = callbacks.global_step(model)
     if chief:
         with tf.io.gfile.GFile(os.path.join(model_dir, "final_metrics.json"), "w") as f:
@@ -416,6 +417,13 @@ def task_metrics(task, model, results):
     return {**metrics, **(extra(model) if extra else {})}
 
 
+def split_metrics(task, config, model, split=None):
+    """What a task scores over a whole split outside model.evaluate (detection: COCO AP,
+    which needs decoding, NMS and the images' ground truth); {} for other tasks."""
+    score = getattr(task, "split_metrics", None)
+    return score(config, model, split) if score else {}
+
+
 # -- Evaluation -------------------------------------------------------------------------------
 
 def evaluate(config, model, split=None):
@@ -431,4 +439,5 @@ def evaluate(config, model, split=None):
         if metrics is None:
             results = model.evaluate(dataset, verbose=0, return_dict=True)
             metrics = task_metrics(task, model, results)
+        metrics.update(split_metrics(task, config, model, split))
     return metrics

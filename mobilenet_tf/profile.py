@@ -3,6 +3,7 @@
     python -m mobilenet_tf.profile --model=mobilenet_v1 --width=1.0 --resolution=224
     python -m mobilenet_tf.profile --model=v1 --standard_conv      # V1 paper, Table 4
     python -m mobilenet_tf.profile --model=lraspp_v3_large --resolution=1024x2048
+    python -m mobilenet_tf.profile --model=ssdlite_v3_large --resolution=320   # + head's share
     python -m mobilenet_tf.profile --table                         # every paper setting
     python -m mobilenet_tf.profile --plot=tradeoff.png --relu_manifold=relu.png
 
@@ -155,6 +156,23 @@ def _profile(ops):
         params[op.category] += op.params
         madds[op.category] += op.madds
     return Profile(params, madds)
+
+
+# Layers of a detection head, by name prefix (mobilenet_tf.heads.ssdlite): the profiler
+# reports their share, as the V2 paper's Table 6 separates SSDLite from its backbone.
+HEAD_PREFIXES = {"ssdlite_": ("extra_", "box_predictor_", "class_predictor_")}
+
+
+def head_profile(model, prefixes):
+    """Profile of the layers whose names start with one of `prefixes` (a task head)."""
+    return _profile([op for op in _ops(model) if op.node.operation.name.startswith(prefixes)])
+
+
+def _label(name, minimalistic=False):
+    """The papers' name of a model, or its registry name where they have none (SSDLite)."""
+    if name in reported.DISPLAY_NAMES:
+        return reported.label(name, minimalistic)
+    return name + (" minimalistic" if minimalistic else "")
 
 
 def profile_model(model):
@@ -353,8 +371,15 @@ def profile_report(name, width=1.0, resolution=None, minimalistic=False, standar
     result = {"model": name, "width": width, "resolution": resolution,
               "minimalistic": minimalistic, "params": profile.total_params,
               "madds": profile.total_madds, "breakdown": profile.breakdown()}
-    title = f"{reported.label(name, minimalistic)} {float(width)}-{resolution}"
+    title = f"{_label(name, minimalistic)} {float(width)}-{resolution}"
     text = format_profile(profile, title)
+    prefixes = next((p for model_prefix, p in HEAD_PREFIXES.items()
+                     if name.startswith(model_prefix)), None)
+    if prefixes:
+        head = head_profile(model, prefixes)
+        result["head"] = {"params": head.total_params, "madds": head.total_madds}
+        text += (f"\nhead (extra layers and predictors): {head.total_params / 1e6:.2f}M "
+                 f"parameters, {head.total_madds / 1e6:.0f}M multiply-adds")
     if standard:
         result["standard_conv"] = standard_conv_summary(profile, standard)
         text += "\n\n" + format_standard_conv(result["standard_conv"], standard.pairs)

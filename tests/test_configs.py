@@ -55,6 +55,8 @@ def test_recipe_has_exactly_the_base_fields(name):
     expected = leaves(common.base())
     if config.task == "segmentation":   # plus the fields segmentation() adds
         expected = leaves(common.segmentation(common.base(), config.dataset.name, 64))
+    if config.task == "detection":   # plus the fields detection() adds
+        expected = leaves(common.detection(common.base(), config.dataset.name))
     got = leaves(config)
     del got["recipe"]
     assert sorted(got) == sorted(expected)
@@ -81,7 +83,7 @@ def test_docstring_names_the_source_and_the_expected_top1(name):
     docstring = re.match(r'\s*"""(.*?)"""', text, re.S).group(1)
     assert "python train.py" in docstring
     assert "Source:" in docstring
-    metric = "mIoU" if load(name).task == "segmentation" else "top-1"
+    metric = {"segmentation": "mIoU", "detection": "AP"}.get(load(name).task, "top-1")
     assert re.search(rf"Expected.*{metric}", docstring, re.S)
 
 

@@ -4,6 +4,7 @@
     model = build("mobilenet_v3_small", width=0.75, input_shape=(160, 160, 3), num_classes=10)
     backbone = build("v2", features_only=True)   # {"C2": ..., "C5": ..., "C4_expand": ...}
     seg = build("lraspp_v3_small", num_classes=19, input_shape=(None, None, 3))   # any size
+    det = build("ssdlite_v3_small", num_classes=80)   # {"boxes", "classes"} per anchor
 """
 
 from mobilenet_tf import UserError
@@ -18,6 +19,8 @@ from mobilenet_tf.models.xception import build_xception
 # heads import the backbone modules above, never this package's names, so no import cycle.
 from mobilenet_tf.heads.deeplab import build_deeplabv3_v2
 from mobilenet_tf.heads.lraspp import build_lraspp_v3_large, build_lraspp_v3_small
+from mobilenet_tf.heads.ssdlite import (build_ssdlite_v2, build_ssdlite_v3_large,
+                                        build_ssdlite_v3_small)
 
 BACKBONES = {
     "mobilenet_v1": build_mobilenet_v1,
@@ -32,6 +35,9 @@ TASK_MODELS = {
     "lraspp_v3_large": build_lraspp_v3_large,
     "lraspp_v3_small": build_lraspp_v3_small,
     "deeplabv3_v2": build_deeplabv3_v2,
+    "ssdlite_v2": build_ssdlite_v2,
+    "ssdlite_v3_large": build_ssdlite_v3_large,
+    "ssdlite_v3_small": build_ssdlite_v3_small,
 }
 ALIASES = {"v1": "mobilenet_v1", "v2": "mobilenet_v2",
            "v3_large": "mobilenet_v3_large", "v3_small": "mobilenet_v3_small"}
@@ -61,7 +67,8 @@ def build(name, **options):
     include_preprocessing ([0, 255] inputs), and per family depth_multiplier (V1),
     activation (V1, V2), minimalistic and reduced_tail (V3). Task models (TASK_MODELS) take
     width, input_shape, num_classes, output_stride, bn_* and include_preprocessing, plus
-    their head's options (head_channels, pool_size, pool_strides; aspp, atrous_rates).
+    their head's options (head_channels, pool_size, pool_strides; aspp, atrous_rates;
+    SSDLite: reduced_tail, class_prior, aspect_ratios).
     Bad values raise UserError.
     """
     name = canonical_name(name)

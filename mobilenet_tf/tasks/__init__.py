@@ -3,6 +3,7 @@ loss, metrics); the engine does the rest.
 
     task = TASKS[config.task]
 """
-from mobilenet_tf.tasks import classification, segmentation
+from mobilenet_tf.tasks import classification, detection, segmentation
 
-TASKS = {"classification": classification, "segmentation": segmentation}
+TASKS = {"classification": classification, "detection": detection,
+         "segmentation": segmentation}

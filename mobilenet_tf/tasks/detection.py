@@ -1,0 +1,165 @@
+"""Object detection: SSDLite on MobileNet V2 / V3 (mobilenet_tf.heads.ssdlite) trained on
+COCO, any COCO-format JSON or Shapes, scored by COCO box AP with pycocotools.
+
+Targets are matched to the anchors in the input pipeline (data.get_detection), so training is
+plain model.fit with one loss per output (mobilenet_tf.detection.losses). Validation during
+training reports the loss and the positive anchors' class accuracy; COCO AP needs decoding
+and NMS over the whole split and is computed at the end of training and by evaluate.py
+(split_metrics). Config fields beyond classification's: the `detection` section (see
+configs/common.py detection()).
+"""
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from mobilenet_tf import UserError, data, models
+from mobilenet_tf.detection import anchors as anchors_lib, losses, postprocess
+from mobilenet_tf.detection.coco_metrics import CocoEvaluator
+from mobilenet_tf.models import keras_import
+from mobilenet_tf.tasks import classification, segmentation
+
+MODELS = ("ssdlite_v2", "ssdlite_v3_large", "ssdlite_v3_small")
+BACKBONE_OF = {"ssdlite_v2": "mobilenet_v2", "ssdlite_v3_large": "mobilenet_v3_large",
+               "ssdlite_v3_small": "mobilenet_v3_small"}
+# Layers of the head (everything else is backbone): what --freeze_backbone leaves trainable.
+HEAD_PREFIXES = ("extra_", "box_predictor_", "class_predictor_", "box_concat", "class_concat",
+                 "boxes", "classes")
+METRIC_NAMES = ("loss", "boxes_loss", "classes_loss", "classes_positive_accuracy")
+BEST_METRIC = "classes_positive_accuracy"   # higher is better; AP is computed at the end
+TARGET_KEYS = ("boxes", "classes")
+
+
+def check_config(config):
+    """UserError, before anything is built, for a model that is not SSDLite or a dataset
+    without boxes."""
+    name = models.canonical_name(config.model.name)
+    if name not in MODELS:
+        raise UserError(f"model '{name}' is not a detection model; use one of "
+                        f"{', '.join(MODELS)}")
+    if config.dataset.name not in data.DETECTION_DATASETS:
+        raise UserError(f"dataset '{config.dataset.name}' has no boxes; detection datasets: "
+                        f"{', '.join(data.DETECTION_DATASETS)}")
+    if config.detection.classification_loss not in ("focal", "softmax"):
+        raise UserError(f"detection.classification_loss="
+                        f"{config.detection.classification_loss!r}: use focal or softmax")
+
+
+def anchors_of(config):
+    """The (A, 4) [cy, cx, h, w] anchors of config's input size and anchor settings."""
+    settings = config.detection
+    return anchors_lib.ssd_anchors(
+        anchors_lib.feature_map_sizes(config.dataset.image_size),
+        min_scale=settings.min_scale, max_scale=settings.max_scale,
+        aspect_ratios=tuple(settings.aspect_ratios))
+
+
+def build_model(config, num_classes):
+    """SSDLite: uint8 or [0, 255] (B, S, S, 3) images -> {"boxes": (B, A, 4) deltas,
+    "classes": (B, A, num_classes + 1) logits}, float32."""
+    check_config(config)
+    settings = config.detection
+    size = config.dataset.image_size
+    focal = settings.classification_loss == "focal"
+    options = dict(input_shape=(size, size, 3), num_classes=num_classes,
+                   width=config.model.width, bn_momentum=config.model.bn_momentum,
+                   bn_epsilon=config.model.bn_epsilon, include_preprocessing=True,
+                   aspect_ratios=tuple(settings.aspect_ratios),
+                   class_prior=settings.class_prior if focal else None)
+    model = models.build(models.canonical_name(config.model.name),
+                         **{**options, **config.model.options.to_dict()})
+    classification.add_weight_decay(model, config.train.weight_decay,
+                                    config.train.regularize_depthwise)
+    return model
+
+
+def _pack(images, targets):
+    """The box loss needs the positives: the class target rides along as a fifth column."""
+    classes = targets["classes"]
+    boxes = tf.concat([targets["boxes"], tf.cast(classes[..., None], tf.float32)], axis=-1)
+    return images, {"boxes": boxes, "classes": classes}
+
+
+def build_inputs(config, split, *, training, input_context=None, epoch=0, skip_batches=0,
+                 groundtruth=False):
+    """(tf.data.Dataset of (uint8 images, {"boxes": (B, A, 5), "classes": (B, A)}),
+    DatasetInfo); groundtruth=True: the unpacked targets of data.get_detection with each
+    image's boxes for COCO evaluation. Seeded per epoch, as classification's."""
+    settings, detection = config.dataset, config.detection
+    augment = training and settings.augment
+    augmentation = data.BoxAugmentation(
+        crop=augment and detection.crop, expand=augment and detection.expand,
+        photometric=augment and detection.photometric, flip=augment and detection.flip)
+    dataset, info = data.get_detection(
+        settings.name, split, anchors=anchors_of(config), image_size=settings.image_size,
+        batch_size=config.train.batch_size, data_dir=settings.data_dir or None,
+        training=training, seed=config.train.seed * 100_003 + epoch,
+        input_context=input_context, shuffle_buffer=settings.shuffle_buffer,
+        drop_remainder=training, skip_batches=skip_batches if training else 0,
+        groundtruth=groundtruth, max_boxes=detection.max_boxes, augmentation=augmentation,
+        **settings.options.to_dict())
+    if groundtruth:
+        return dataset, info
+    return dataset.map(_pack, num_parallel_calls=tf.data.AUTOTUNE), info
+
+
+def build_loss(config):
+    """{"boxes": smooth L1, "classes": focal or hard-negative softmax}, over the positives."""
+    settings = config.detection
+    return losses.ssd_losses(settings.classification_loss, alpha=settings.focal_alpha,
+                             gamma=settings.focal_gamma,
+                             negatives_per_positive=settings.negatives_per_positive,
+                             box_weight=settings.box_weight, class_weight=settings.class_weight)
+
+
+def build_metrics(config):
+    """The positive anchors' class accuracy (on the "classes" output)."""
+    return {"classes": [losses.PositiveAccuracy()]}
+
+
+def inference_model(config, model):
+    """The model with decoding and per-class NMS (config.detection's thresholds): images ->
+    {"boxes", "scores", "classes", "num_detections"}."""
+    settings = config.detection
+    return postprocess.detection_model(
+        model, anchors_of(config),
+        score="sigmoid" if settings.classification_loss == "focal" else "softmax",
+        score_threshold=settings.score_threshold, iou_threshold=settings.iou_threshold,
+        max_per_class=settings.max_per_class, max_detections=settings.max_detections)
+
+
+def split_metrics(config, model, split=None):
+    """COCO box AP, AP50, AP75, APs, APm, APl (fractions) of `model` over a whole split
+    (default: the eval split), from pycocotools' COCOeval."""
+    split = split or config.dataset.eval_split
+    dataset, info = build_inputs(config, split, training=False, groundtruth=True)
+    detector = inference_model(config, model)
+    run = detector.predict_on_batch
+    evaluator = CocoEvaluator(info.num_classes)
+    for images, targets in dataset:
+        detections = {k: ops.convert_to_numpy(v) for k, v in run(images).items()}
+        evaluator.add(detections, {k: np.asarray(v) for k, v in targets.items()
+                                   if k not in TARGET_KEYS})
+    return evaluator.result()
+
+
+# -- Pretrained weights: as segmentation's, by layer name -------------------------------------
+
+def init_from(model, source, config):
+    """Loads weights before training: "keras_applications" (the backbone's ImageNet
+    weights; the halved V3 last stage stays as initialised), a `.keras` model or run dir
+    (by layer name) or a `.weights.h5` file of the same architecture."""
+    if source == "keras_applications":
+        backbone_config = config.copy_and_resolve_references()
+        backbone_config.model.name = BACKBONE_OF[models.canonical_name(config.model.name)]
+        backbone = classification.keras_applications_model(backbone_config)
+        return segmentation._copy_by_name(keras_import.load_source_weights(backbone), model,
+                                          source)
+    return segmentation.init_from(model, source, config)
+
+
+def freeze_backbone(model):
+    """Makes every backbone layer untrainable: only the SSDLite head trains."""
+    for layer in model.layers:
+        if layer.weights and not layer.name.startswith(HEAD_PREFIXES):
+            layer.trainable = False
+
