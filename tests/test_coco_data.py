@@ -171,3 +171,53 @@ def test_missing_data_and_options_are_user_errors(tmp_path):
         _get("coco_json", "train", str(tmp_path))
     with pytest.raises(UserError, match="annotation file .* does not exist"):
         _get("coco_json", "train", str(tmp_path), annotation_file="x.json")
+
+
+def _prepare_tfds_coco(data_dir):
+    """A two-image coco/2017 prepared by TFDS itself, with the features of TFDS's COCO
+    (image, image/id, objects: area, bbox, id, is_crowd, label)."""
+    import tensorflow_datasets as tfds
+    features = tfds.features.FeaturesDict({
+        "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
+        "image/filename": tfds.features.Text(), "image/id": np.int64,
+        "objects": tfds.features.Sequence({
+            "area": np.int64, "bbox": tfds.features.BBoxFeature(), "id": np.int64,
+            "is_crowd": np.bool_, "label": tfds.features.ClassLabel(
+                names=["person", "bicycle", "car"])})})
+    pixels = np.full((HEIGHT, WIDTH, 3), 60, np.uint8)
+    examples = [
+        {"image": pixels, "image/filename": "a.jpg", "image/id": 5, "objects": {
+            "area": [100, 50], "bbox": [tfds.features.BBox(0.1, 0.2, 0.5, 0.6),
+                                        tfds.features.BBox(0.0, 0.0, 1.0, 1.0)],
+            "id": [1, 2], "is_crowd": [False, True], "label": [2, 0]}},
+        {"image": pixels, "image/filename": "b.jpg", "image/id": 6, "objects": {
+            "area": [], "bbox": np.zeros((0, 4), np.float32), "id": [], "is_crowd": [],
+            "label": []}}]
+
+    class Coco(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+        VERSION = tfds.core.Version("1.1.0")
+        BUILDER_CONFIGS = [tfds.core.BuilderConfig(name="2017")]
+
+        def _info(self):
+            return tfds.core.DatasetInfo(builder=self, features=features)
+
+        def _split_generators(self, download_manager):
+            return {"validation": enumerate(examples)}
+
+        def _generate_examples(self):
+            raise AssertionError("the split generator is given")
+
+    Coco(data_dir=data_dir, config="2017").download_and_prepare()
+
+
+def test_tfds_prepared_coco(tmp_path):
+    _prepare_tfds_coco(str(tmp_path))
+    batches, info = _get("coco", "validation", str(tmp_path), groundtruth=True, max_boxes=3)
+    assert info.num_examples == 2 and info.class_names == ("person", "bicycle", "car")
+    assert info.category_ids == (1, 2, 3)   # by name, from COCO's table
+    [(images, targets)] = batches
+    np.testing.assert_array_equal(targets["image_id"], [5, 6])
+    np.testing.assert_allclose(targets["gt_boxes"][0, :2], [[0.1, 0.2, 0.5, 0.6], [0, 0, 1, 1]])
+    np.testing.assert_array_equal(targets["gt_classes"], [[2, 0, -1], [-1, -1, -1]])
+    np.testing.assert_array_equal(targets["gt_is_crowd"][0], [False, True, False])
+    np.testing.assert_array_equal(targets["gt_area"][0], [100, 50, 0])
