@@ -138,11 +138,13 @@ def random_flip(features, seed):
     flip = _coin(seed)
     boxes = features["boxes"]
     flipped = tf.stack([boxes[:, 0], 1.0 - boxes[:, 3], boxes[:, 2], 1.0 - boxes[:, 1]], 1)
-    return {**features, "flip": flip | features.get("flip", False),
-            "boxes": tf.where(flip, flipped, boxes)} if "window" in features else \
-        {**features, "boxes": tf.where(flip, flipped, boxes),
-         "image": tf.cond(flip, lambda: tf.reverse(features["image"], [1]),
-                          lambda: features["image"])}
+    result = {**features, "boxes": tf.where(flip, flipped, boxes)}
+    if "window" in features:
+        result["flip"] = tf.not_equal(flip, features.get("flip", False))   # two flips cancel
+    else:
+        result["image"] = tf.cond(flip, lambda: tf.reverse(features["image"], [1]),
+                                  lambda: features["image"])
+    return result
 
 
 def extract(features, size=None, fill=MEAN_PIXEL):
