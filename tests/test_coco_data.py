@@ -160,6 +160,19 @@ def test_malformed_annotations_name_what_to_fix(tmp_path):
         _get("coco", "validation", root)
 
 
+def test_a_json_is_read_once_per_process_until_it_changes(tmp_path, monkeypatch):
+    root, path = _official(tmp_path)
+    calls, read = [], coco.read_annotations
+    monkeypatch.setattr(coco, "read_annotations", lambda p: calls.append(p) or read(p))
+    load = lambda: coco.load("validation", data_dir=root, training=True, seed=0,
+                             input_context=None)
+    assert load().info.num_examples == 3 and load().info.category_ids == (1, 3, 90)
+    assert len(calls) == 1   # train.py builds the pipeline each epoch: parse once
+    os.utime(path, (1, 1))
+    load()
+    assert len(calls) == 2
+
+
 def test_missing_data_and_options_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="coco needs --data_dir"):
         _get("coco", "validation", None)

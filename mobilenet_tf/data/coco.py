@@ -63,6 +63,7 @@ SPLIT_NAMES = {"train": "train2017", "validation": "val2017", "val": "val2017"}
 TFRECORD_PATTERNS = {"train": "coco_train.record-*", "validation": "coco_val.record-*",
                      "val": "coco_val.record-*"}
 TFDS_NAME = "coco/2017"
+_checked = {}   # checked_annotations' results, by (JSON path, its mtime, image folder)
 _HOW_TO_GET = ("put COCO 2017 there in its official layout (annotations/instances_train2017"
                ".json, train2017/ ...), a TFDS data dir with coco/2017 prepared, or the TF "
                "Object Detection API's coco_{train,val}.record-* TFRecords")
@@ -154,15 +155,34 @@ def read_annotations(path):
             skipped)
 
 
-def _json_examples(records, image_dir, annotation_file):
+def checked_annotations(annotation_file, image_dir, name):
+    """read_annotations() with every image file checked (a missing one is a UserError
+    naming it) and the skipped boxes reported in one line; done once per process for an
+    unchanged JSON, since train.py builds the input pipeline anew each epoch and COCO's
+    train JSON takes tens of seconds to parse and its 118k files to check."""
+    key = (os.path.abspath(annotation_file), os.path.getmtime(annotation_file),
+           os.path.abspath(image_dir))
+    if key not in _checked:
+        records, class_names, category_ids, skipped = read_annotations(annotation_file)
+        if not class_names:
+            raise UserError(f"{annotation_file} has no \"categories\"; list the classes there")
+        missing = [record[0] for record in records
+                   if not os.path.isfile(os.path.join(image_dir, record[0]))]
+        if missing:
+            raise UserError(f"image file {os.path.join(image_dir, missing[0])} named in "
+                            f"{annotation_file} is missing ({len(missing)} missing in all); "
+                            "check image_dir or remove those images from the JSON")
+        if skipped:
+            print(f"{name}: skipped {skipped} annotation(s) whose box has no area inside its "
+                  f"image ({annotation_file})", file=sys.stderr)
+        _checked[key] = records, class_names, category_ids
+    return _checked[key]
+
+
+def _json_examples(records, image_dir):
     """The records as a dataset of {"path", "image_id", "boxes", "classes", "is_crowd",
-    "area"}; a missing image file is a UserError naming it."""
+    "area"}."""
     paths = [os.path.join(image_dir, record[0]) for record in records]
-    missing = [path for path in paths if not os.path.isfile(path)]
-    if missing:
-        raise UserError(f"image file {missing[0]} named in {annotation_file} is missing "
-                        f"({len(missing)} missing in all); check image_dir or remove those "
-                        "images from the JSON")
     lengths = [len(record[4]) for record in records]
     ragged = lambda k, dtype, width=None: tf.RaggedTensor.from_row_lengths(
         np.concatenate([r[k] for r in records]).astype(dtype).reshape(
@@ -187,14 +207,8 @@ def _read_image(example):
 def load_json_files(annotation_file, image_dir, split, *, name, training, seed,
                     input_context):
     """One split from a COCO instances JSON and its image folder, as a Source."""
-    records, class_names, category_ids, skipped = read_annotations(annotation_file)
-    if skipped:
-        print(f"{name} {split}: skipped {skipped} annotation(s) whose box has no area inside "
-              f"its image ({annotation_file})", file=sys.stderr)
-    if not class_names:
-        raise UserError(f"{annotation_file} has no \"categories\"; list the classes there")
-    examples = pipeline.shard(_json_examples(records, image_dir, annotation_file),
-                              input_context)
+    records, class_names, category_ids = checked_annotations(annotation_file, image_dir, name)
+    examples = pipeline.shard(_json_examples(records, image_dir), input_context)
     if training:   # file names only: the whole split shuffles for nothing
         examples = examples.shuffle(max(len(records), 1), seed=seed,
                                     reshuffle_each_iteration=True)
