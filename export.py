@@ -32,6 +32,9 @@ flags.DEFINE_integer("check_images", 500, "Held-out images to compare each artif
                      "Keras model on (0: no check).")
 flags.DEFINE_integer("latency_runs", 50, "Timed runs per latency figure (0: no timing).")
 flags.DEFINE_string("metrics_out", None, "Also write the check table to this JSON file.")
+flags.DEFINE_list("input_size", None, "N or H,W: the exported input size of a model built for "
+                  "any size (segmentation); default the run's dataset.eval_size, else the "
+                  "evaluation frame.")
 
 
 def check_flags(FLAGS, formats):
@@ -60,12 +63,15 @@ def main(argv):
     config = cli.run_or_recipe_config()
     hook = export.hook_for(config.task)
     formats = export.parse_formats(FLAGS.format, hook)
-    serving = export.Serving(source.load_model(config, path), hook, FLAGS.input_type)
+    model = source.load_model(config, path)
+    size = source.input_size(config, model, FLAGS.input_size)
+    serving = export.Serving(model, hook, FLAGS.input_type, input_size=size)
 
     representative = None
     if "tflite_int8" in formats:
-        calibration, _ = source.images(config, "train", FLAGS.representative_images,
-                                       shuffled=True)
+        calibration, labels = source.images(config, "train", FLAGS.representative_images,
+                                            shuffled=True)
+        calibration, _ = source.fit_to_size(calibration, labels, serving.size)
         representative = lambda: (image[None].astype("float32") for image in calibration)
     output_dir = FLAGS.output_dir or os.path.join(FLAGS.model_dir, "export")
     artifacts = export.export(serving, formats, output_dir, representative=representative,
@@ -74,7 +80,8 @@ def main(argv):
         print(f"wrote {fmt}: {artifact}")
     if not FLAGS.check_images:
         return
-    images, labels = source.images(config, config.dataset.eval_split, FLAGS.check_images)
+    images, labels = source.fit_to_size(
+        *source.images(config, config.dataset.eval_split, FLAGS.check_images), serving.size)
     rows = export.check(serving, artifacts, images, labels, latency_runs=FLAGS.latency_runs)
     print(f"\n{len(images)} {config.dataset.name} {config.dataset.eval_split} images, "
           f"against the Keras model:\n{export.table(rows, hook)}")

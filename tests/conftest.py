@@ -1,9 +1,12 @@
 """Shared fixtures and the model-contract helper every model test uses."""
 
+import fcntl
 import json
 import os
+import resource
 import subprocess
 import sys
+import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -36,6 +39,42 @@ def evaluated_metrics(model_dir, *args):
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     with open(metrics_out) as f:
         return json.load(f)
+
+
+def cpu_seconds_of_children():
+    """User + system CPU seconds of this process's finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@pytest.fixture(scope="session")
+def trained_shapes_run(tmp_path_factory):
+    """`python train.py` with its defaults (MobileNetV3-Small on Shapes, configs/shapes_cls.py;
+    about 170 CPU seconds, about 94% top-1), run once per test session and shared by every
+    test that needs a model that has learned (the learnability test, the int8 export checks).
+
+    A namespace: model_dir (pathlib.Path), process (its CompletedProcess) and cpu_seconds.
+    Under pytest-xdist the workers share one run: the first to get here trains while holding
+    a file lock in the run's common temporary directory, the others wait and read its result.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):   # each worker's basetemp is under the run's
+        root = root.parent
+    model_dir, result = root / "trained_shapes_run", root / "trained_shapes_run.json"
+    with open(root / "trained_shapes_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)   # released when the file closes
+        if not result.exists():
+            started = cpu_seconds_of_children()
+            process = run_script("train.py", f"--model_dir={model_dir}", timeout=900)
+            result.write_text(json.dumps({
+                "args": process.args, "returncode": process.returncode,
+                "stdout": process.stdout, "stderr": process.stderr,
+                "cpu_seconds": cpu_seconds_of_children() - started}))
+    saved = json.loads(result.read_text())
+    process = subprocess.CompletedProcess(saved["args"], saved["returncode"], saved["stdout"],
+                                          saved["stderr"])
+    return types.SimpleNamespace(model_dir=model_dir, process=process,
+                                 cpu_seconds=saved["cpu_seconds"])
 
 # Parameter counts with a 1000-class top, as keras.applications reports them (and measured
 # against it live in test_models): (model, width, minimalistic) -> params.

@@ -1,6 +1,7 @@
 """export.py and mobilenet_tf.export: every format round-trips and agrees with Keras,
 MobileNetV3's hard activations become fused LiteRT kernels, int8 keeps a trained model's
-accuracy, and bad input is one line with exit code 2."""
+accuracy (the session's shared train.py run), LR-ASPP exports its class map, and bad input is
+one line with exit code 2."""
 import json
 import os
 import subprocess
@@ -12,67 +13,98 @@ import pytest
 import tensorflow as tf
 
 from mobilenet_tf import UserError, config as config_lib, data, export
-from mobilenet_tf.export import graph, serving as serving_lib
+from mobilenet_tf.export import graph, report, serving as serving_lib, source
 from mobilenet_tf.models import build
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE, WIDTH = 32, 0.35
-TRAIN_IMAGES, CALIBRATION_IMAGES, EPOCHS, BATCH = 128, 64, 5, 16
-# Largest output (probability) difference from the Keras model, per format.
+SHAPES_IMAGES, CALIBRATION_IMAGES, CHECK_IMAGES = 128, 100, 600
+# Largest output (probability) difference from the Keras model, per format (issue 7).
 TOLERANCE = {"saved_model": 1e-4, "keras": 1e-4, "onnx": 1e-4, "tflite_float32": 1e-4,
              "tflite_float16": 1e-2}
-# V2's 52 layers of float16-rounded weights (batch norm folded in) moved its probabilities
-# by up to 0.021 in this test; V3-Small stays within 1e-2.
-FLOAT16_V2_TOLERANCE = 3e-2
+# The int8 checks need a model that has learned: the session's train.py run (V3-Small, about
+# 94%). No V2 learns Shapes cheaply yet (test_shapes_learnable's RUNS), so V2 is exported
+# untrained, for the float round trips only. A V2 fitted for 40 steps is no substitute: its
+# first layers amplify float16 weight rounding (rounding Conv1's weights alone moved its
+# probabilities by 0.013, all weights by 0.019 in Keras and 0.026 in TFLite, the same with
+# XNNPACK off), where the trained V3-Small moves by 0.004 and an untrained V2 by 5e-4.
+V3_SMALL_RUN = pytest.param("mobilenet_v3_small", marks=pytest.mark.slow)
 
 
 @pytest.fixture(scope="module")
 def shapes_train():
-    """(uint8 images, labels, classes): the first TRAIN_IMAGES Shapes training images."""
-    dataset, info = data.get("shapes", "train", batch_size=TRAIN_IMAGES, image_size=SIZE,
-                             training=False, num_examples=TRAIN_IMAGES)
+    """(uint8 images, labels): the first SHAPES_IMAGES Shapes training images at SIZE."""
+    dataset, _ = data.get("shapes", "train", batch_size=SHAPES_IMAGES, image_size=SIZE,
+                          training=False, num_examples=SHAPES_IMAGES)
     images, labels = next(iter(dataset))
-    return images.numpy(), labels.numpy(), info.num_classes
+    return images.numpy(), labels.numpy()
 
 
-def train_tiny(name, shapes_train):
-    """A width-0.35 model at 32x32 fitted to 128 Shapes images in 40 steps.
-
-    A model that generalises takes minutes (see test_shapes_learnable); what int8 has to
-    keep is a trained model's confident decisions, and a model that has learned its training
-    images makes them on those, so the checks below run there (export.py checks held-out
-    images)."""
-    images, labels, num_classes = shapes_train
+def untrained_v2(shapes_train):
+    """(model, calibration images, check images, labels): a seeded, untrained width-0.35 V2
+    at SIZE, checked on Shapes training images."""
     keras.utils.set_random_seed(0)
-    model = build(name, width=WIDTH, input_shape=(SIZE, SIZE, 3), num_classes=num_classes,
-                  include_preprocessing=True, bn_momentum=0.9, dropout=0.0)
-    model.compile(keras.optimizers.Adam(3e-3),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=False)
-    model.fit(images, labels, batch_size=BATCH, epochs=EPOCHS, verbose=0)
-    # Re-estimate the batch-norm statistics for the final weights (forward passes only):
-    # after 40 fast-moving steps the moving averages still lag the weights, and the model
-    # in inference mode is far worse than in training.
-    for _ in range(4):
-        for start in range(0, TRAIN_IMAGES, 32):
-            model(images[start:start + 32], training=True)
-    return model
+    model = build("mobilenet_v2", width=WIDTH, input_shape=(SIZE, SIZE, 3), num_classes=6,
+                  include_preprocessing=True)
+    images, labels = shapes_train
+    return model, images[:CALIBRATION_IMAGES], images, labels
 
 
-@pytest.fixture(scope="module", params=["mobilenet_v2", "mobilenet_v3_small"])
-def exported(request, shapes_train, tmp_path_factory):
-    """A trained tiny model exported in every format and checked against Keras."""
-    model = train_tiny(request.param, shapes_train)
-    serving = export.Serving(model, export.TASK_EXPORTS["classification"])
-    images, labels, _ = shapes_train
-    calibration = images[:CALIBRATION_IMAGES]
-    output_dir = tmp_path_factory.mktemp(request.param)
-    artifacts = export.export(
-        serving, export.FORMATS, str(output_dir),
-        representative=lambda: (x[None].astype("float32") for x in calibration))
-    rows = export.check(serving, artifacts, images, labels, latency_runs=2)
-    print(f"\n{request.param}\n{export.table(rows, serving.hook)}")
-    return request.param, serving, {row["format"]: row for row in rows}, output_dir
+def trained_v3_small(run):
+    """(model, calibration images, check images, labels) of the shared train.py run: its
+    final.keras (EMA weights), calibrated on training images, checked on held-out ones, as
+    export.py does."""
+    assert run.process.returncode == 0, run.process.stderr[-3000:]
+    config = config_lib.from_json_file(str(run.model_dir / "config.json"))
+    model = source.load_model(config, str(run.model_dir / "final.keras"))
+    calibration_config = config.copy_and_resolve_references()
+    # Drawn from the first 256 training images: rendering all 6,000 costs 9 CPU seconds.
+    calibration_config.dataset.options.num_examples = 256
+    calibration, _ = source.images(calibration_config, "train", CALIBRATION_IMAGES,
+                                   shuffled=True)
+    images, labels = source.images(config, config.dataset.eval_split, CHECK_IMAGES)
+    return model, calibration, images, labels
+
+
+@pytest.fixture(scope="module")
+def _exports():
+    """{model name: exported tuple}: each model is exported once per test process, whatever
+    order the tests run in (a parametrized fixture is rebuilt when its parameter changes)."""
+    return {}
+
+
+def exported_model(request, name):
+    """`name` exported in every format and checked against Keras: (name, serving, {format:
+    row}, output dir)."""
+    cache = request.getfixturevalue("_exports")
+    if name not in cache:
+        if name == "mobilenet_v2":
+            model, calibration, images, labels = untrained_v2(
+                request.getfixturevalue("shapes_train"))
+        else:
+            model, calibration, images, labels = trained_v3_small(
+                request.getfixturevalue("trained_shapes_run"))
+        serving = export.Serving(model, export.TASK_EXPORTS["classification"])
+        output_dir = request.getfixturevalue("tmp_path_factory").mktemp(name)
+        artifacts = export.export(
+            serving, export.FORMATS, str(output_dir),
+            representative=lambda: (x[None].astype("float32") for x in calibration))
+        rows = export.check(serving, artifacts, images, labels, latency_runs=2)
+        print(f"\n{name}\n{export.table(rows, serving.hook)}")
+        cache[name] = name, serving, {row["format"]: row for row in rows}, output_dir
+    return cache[name]
+
+
+@pytest.fixture(params=["mobilenet_v2", V3_SMALL_RUN])
+def exported(request):
+    """Each model of the float round trips, exported (see exported_model)."""
+    return exported_model(request, request.param)
+
+
+@pytest.fixture
+def trained_exported(request):
+    """The session's trained V3-Small run, exported (see exported_model)."""
+    return exported_model(request, "mobilenet_v3_small")
 
 
 def test_every_format_is_written_and_nothing_partial_is_left(exported):
@@ -83,39 +115,30 @@ def test_every_format_is_written_and_nothing_partial_is_left(exported):
 
 @pytest.mark.parametrize("fmt", sorted(TOLERANCE))
 def test_float_formats_agree_with_keras(exported, fmt):
-    name, _, rows, _ = exported
+    _, _, rows, _ = exported
     row = rows[fmt]
-    limit = TOLERANCE[fmt]
-    if fmt == "tflite_float16" and name == "mobilenet_v2":
-        limit = FLOAT16_V2_TOLERANCE
-    assert row["max_abs_diff"] <= limit, row
+    assert row["max_abs_diff"] <= TOLERANCE[fmt], row
     assert row["top1_agreement"] >= (1.0 if TOLERANCE[fmt] <= 1e-4 else 0.95), row
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "the 40-step test model is barely trained (30-40% on its own training images) and "
-    "int8 does not keep its near-tied decisions (V2: 69-73% agreement); on a real Shapes run "
-    "(V3-Small 1.0 at 64, 90.6%) export.py measured 98.6% agreement and -0.6 points. A "
-    "properly trained fixture did not fit the time budget on the shared 2-core machine"))
-def test_int8_keeps_the_top1_and_the_accuracy_of_the_float_model(exported):
-    _, _, rows, _ = exported
+@pytest.mark.slow
+def test_int8_keeps_the_top1_and_the_accuracy_of_the_float_model(trained_exported):
+    _, _, rows, _ = trained_exported
     row = rows["tflite_int8"]
+    # Issue 7: the same top-1 on at least 95% of held-out images, accuracy within 2 points.
     assert row["top1_agreement"] >= 0.95, row
     assert abs(row["top1_delta"]) <= 0.02, row
-    # Well above chance (1/6): the model has learned, so the agreement means something.
-    assert row["keras_top1"] > 0.25, row
+    # The model has learned (train.py's defaults reach about 94%), so agreement means something.
+    assert row["keras_top1"] >= 0.90, row
     # Quantised weights: about a quarter of the float32 file.
     assert row["size_bytes"] < 0.4 * rows["tflite_float32"]["size_bytes"]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "the 40-step test model is barely trained (30-40% on its own training images) and "
-    "int8 does not keep its near-tied decisions (V2: 69-73% agreement); on a real Shapes run "
-    "(V3-Small 1.0 at 64, 90.6%) export.py measured 98.6% agreement and -0.6 points. A "
-    "properly trained fixture did not fit the time budget on the shared 2-core machine"))
-def test_dynamic_range_keeps_the_top1(exported):
-    _, _, rows, _ = exported
-    assert rows["tflite_dynamic"]["top1_agreement"] >= 0.95, rows["tflite_dynamic"]
+@pytest.mark.slow
+def test_dynamic_range_keeps_the_top1(trained_exported):
+    _, _, rows, _ = trained_exported
+    row = rows["tflite_dynamic"]
+    assert row["top1_agreement"] >= 0.95 and abs(row["top1_delta"]) <= 0.02, row
 
 
 def test_latency_is_measured_at_one_and_all_threads(exported):
@@ -149,7 +172,7 @@ def test_tflite_signature_takes_pixels_and_int8_takes_raw_pixels(exported):
     assert float32.get_signature_list() == {
         "serving_default": {"inputs": ["images"], "outputs": ["probabilities"]}}
     (image,) = float32.get_input_details()
-    assert image["dtype"] == np.uint8 and list(image["shape"]) == [1, SIZE, SIZE, 3]
+    assert image["dtype"] == np.uint8 and list(image["shape"]) == [1, *serving.size, 3]
     int8 = Interpreter(model_path=str(output_dir / "model_int8.tflite"))
     (image,) = int8.get_input_details()
     assert image["dtype"] == np.uint8 and image["quantization"] == (1.0, 0)
@@ -157,7 +180,7 @@ def test_tflite_signature_takes_pixels_and_int8_takes_raw_pixels(exported):
 
 def test_int8_io_int8_takes_pixels_minus_128(exported):
     _, serving, _, _ = exported
-    calibration = np.zeros((1, SIZE, SIZE, 3), np.float32)
+    calibration = np.zeros((1, *serving.size, 3), np.float32)
     content = export.converters.tflite_bytes(serving, "tflite_int8", int8_io="int8",
                                              representative=lambda: [calibration])
     from ai_edge_litert.interpreter import Interpreter
@@ -220,6 +243,64 @@ def test_a_model_without_a_fixed_input_size_is_refused():
         export.Serving(model, export.TASK_EXPORTS["classification"])
 
 
+# -- LR-ASPP ----------------------------------------------------------------------------------
+
+SEGMENTATION_SIZE = (64, 96)   # not square, so swapped sides would show
+SEGMENTATION_FORMATS = ("saved_model", "tflite_float32", "keras")
+
+
+@pytest.fixture(scope="module")
+def segmentation_exported(tmp_path_factory):
+    """A fresh width-0.35 LR-ASPP on V3-Small, built for any size as segmentation trains it,
+    exported at SEGMENTATION_SIZE and checked on 16 Shapes images: (serving, rows, dir)."""
+    keras.utils.set_random_seed(0)
+    model = build("lraspp_v3_small", width=WIDTH, input_shape=(None, None, 3), num_classes=7,
+                  include_preprocessing=True)
+    # A fresh model's logits are nearly uniform; 10x sharper probabilities show differences.
+    for name in ("lraspp_logits", "lraspp_low_logits"):
+        kernel, bias = model.get_layer(name).get_weights()
+        model.get_layer(name).set_weights([10 * kernel, bias])
+    serving = export.Serving(model, export.TASK_EXPORTS["segmentation"],
+                             input_size=SEGMENTATION_SIZE)
+    dataset, _ = data.get_segmentation("shapes", "validation", batch_size=16,
+                                       crop_size=(64, 64), eval_size=SEGMENTATION_SIZE,
+                                       image_size=64, num_examples=16)
+    images, masks = (np.asarray(x) for x in next(iter(dataset)))
+    output_dir = tmp_path_factory.mktemp("lraspp")
+    artifacts = export.export(serving, SEGMENTATION_FORMATS, str(output_dir))
+    rows = export.check(serving, artifacts, images, masks, latency_runs=0)
+    print(f"\nlraspp_v3_small\n{export.table(rows, serving.hook)}")
+    return serving, {row["format"]: row for row in rows}, output_dir, images
+
+
+@pytest.mark.parametrize("fmt", SEGMENTATION_FORMATS)
+def test_lraspp_exports_give_the_masks_of_the_keras_model(segmentation_exported, fmt):
+    serving, rows, _, images = segmentation_exported
+    class_map = report.reference_outputs(serving, images)["class_map"]
+    assert class_map.shape == (16, *SEGMENTATION_SIZE)
+    assert len(np.unique(class_map)) >= 3   # not one class everywhere: agreement is a test
+    row = rows[fmt]
+    assert row["pixel_agreement"] >= 0.999 and row["max_abs_diff"] <= 1e-4, row
+    assert abs(row["miou_delta"]) <= 0.01, row
+
+
+def test_lraspp_tflite_takes_pixels_at_the_fixed_size_and_returns_the_class_map(
+        segmentation_exported):
+    _, rows, output_dir, _ = segmentation_exported
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(output_dir / "model_float32.tflite"))
+    runner = interpreter.get_signature_runner()
+    (image,) = interpreter.get_input_details()
+    assert image["dtype"] == np.uint8 and list(image["shape"]) == [1, *SEGMENTATION_SIZE, 3]
+    outputs = runner.get_output_details()
+    assert outputs["class_map"]["dtype"] == np.int32
+    assert list(outputs["class_map"]["shape"]) == [1, *SEGMENTATION_SIZE]
+    assert list(outputs["probabilities"]["shape"]) == [1, *SEGMENTATION_SIZE, 7]
+    # MobileNetV3's hard activations fused; LR-ASPP's one true sigmoid is not a miss.
+    assert rows["tflite_float32"]["graph"]["fused"], rows["tflite_float32"]["graph"]
+
+
 # -- export.py end to end ---------------------------------------------------------------------
 
 def run(*args):
@@ -265,3 +346,29 @@ def test_export_py_writes_the_artifacts_the_table_and_the_json(run_dir, tmp_path
     assert [row["format"] for row in written["rows"]] == ["tflite_float32", "keras"]
     assert written["rows"][0]["max_abs_diff"] <= 1e-4
     assert not (run_dir / "export").exists()
+
+
+def test_export_py_on_a_segmentation_run_reports_the_miou_difference(tmp_path):
+    """A run as train.py leaves it for LR-ASPP on Shapes: a model built for any size, exported
+    at the evaluation frame, float32 and int8, with mIoU columns instead of top-1 ones."""
+    model_dir = tmp_path / "run"
+    model_dir.mkdir()
+    config = config_lib.load_recipe(os.path.join(REPO, "configs", "shapes_seg.py"))
+    config.model.update(width=WIDTH)
+    config.dataset.update(image_size=64)
+    config.dataset.options.num_examples = 64   # rendering all 6,000 would cost seconds
+    (model_dir / "config.json").write_text(config_lib.to_json(config))
+    build("lraspp_v3_small", width=WIDTH, input_shape=(None, None, 3), num_classes=7,
+          include_preprocessing=True).save(model_dir / "final.keras")
+    metrics = tmp_path / "metrics.json"
+    process = run(f"--model_dir={model_dir}", "--format=tflite_float32,tflite_int8",
+                  f"--output_dir={tmp_path / 'out'}", "--check_images=16",
+                  "--representative_images=16", "--latency_runs=0", f"--metrics_out={metrics}")
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
+    assert "| pixel agreement | mIoU | mIoU - Keras |" in stdout and "top-1" not in stdout
+    rows = {row["format"]: row for row in json.loads(metrics.read_text())["rows"]}
+    assert rows["tflite_float32"]["pixel_agreement"] >= 0.999, rows["tflite_float32"]
+    assert rows["tflite_float32"]["max_abs_diff"] <= 1e-4, rows["tflite_float32"]
+    # int8 converts and runs; an untrained model's near-tied classes say nothing of accuracy.
+    assert 0.0 <= rows["tflite_int8"]["mIoU"] <= 1.0 and "miou_delta" in rows["tflite_int8"]

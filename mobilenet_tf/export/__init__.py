@@ -14,19 +14,21 @@ inside. Tasks plug in through TASK_EXPORTS: a module with
   keras_outputs(model, outputs) -> {name: KerasTensor}     the same in Keras layers
   compare(reference, exported, labels) -> {metric: float}  exported vs Keras, numpy dicts
   TABLE_COLUMNS                                            (metric, header, format) rows
-and optionally FORMATS, the formats it supports (default: all). Detection (boxes, scores,
-classes and count after NMS) and segmentation (a class map) add theirs here.
+and optionally FORMATS, the formats it supports (default: all). Segmentation returns a class
+map and probabilities at a fixed size (Serving's input_size for a model built for any size);
+detection (boxes, scores, classes and count after NMS) adds its module here.
 """
 import os
 
 from mobilenet_tf import UserError
-from mobilenet_tf.export import classification, converters
+from mobilenet_tf.export import classification, converters, segmentation
 from mobilenet_tf.export.converters import FILENAMES, FORMATS, INT8_IO_TYPES
 from mobilenet_tf.export.report import check, table
 from mobilenet_tf.export.serving import INPUT_TYPES, Serving
 
 TASK_EXPORTS = {
     "classification": classification,
+    "segmentation": segmentation,
 }
 
 __all__ = ["FILENAMES", "FORMATS", "INPUT_TYPES", "INT8_IO_TYPES", "TASK_EXPORTS", "Serving",

@@ -29,10 +29,14 @@ def ops(content):
     return counts
 
 
+def _activation_counts(model):
+    return collections.Counter(
+        getattr(getattr(layer, "activation", None), "__name__", None) for layer in model.layers)
+
+
 def hard_activation_layers(model):
     """(hard_swish layers, hard_sigmoid layers) of a Keras model."""
-    kinds = collections.Counter(
-        getattr(getattr(layer, "activation", None), "__name__", None) for layer in model.layers)
+    kinds = _activation_counts(model)
     # Keras names its hard_swish function hard_silu.
     return kinds["hard_swish"] + kinds["hard_silu"], kinds["hard_sigmoid"]
 
@@ -45,7 +49,10 @@ def hard_activations(model, content):
     hard_swish, hard_sigmoid = hard_activation_layers(model)
     kernels = sum(n for (name, _), n in counts.items() if name == "HARD_SWISH")
     fused_relu6 = sum(n for (name, fused), n in counts.items() if fused == "RELU6")
-    loose = {name: n for (name, _), n in counts.items() if name in _LOOSE}
+    loose = collections.Counter({name: n for (name, _), n in counts.items() if name in _LOOSE})
+    # A true sigmoid (LR-ASPP's pooling gate, section 6.4) is one LOGISTIC kernel, not a miss.
+    loose -= collections.Counter({"LOGISTIC": _activation_counts(model)["sigmoid"]})
+    loose = dict(loose)
     return {"hard_swish_layers": hard_swish, "hard_swish_kernels": kernels,
             "hard_sigmoid_layers": hard_sigmoid, "fused_relu6": fused_relu6,
             "loose_elementwise": loose,

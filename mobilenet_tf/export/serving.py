@@ -21,12 +21,23 @@ def takes_pixels(model):
     return any(isinstance(layer, keras.layers.Rescaling) for layer in model.layers[:3])
 
 
-def image_size(model):
-    """(height, width) of the model's input; a UserError when a side is not fixed."""
+def _input_shape(model):
     shape = model.input_shape
     if isinstance(shape, list) or len(shape) != 4 or shape[-1] != 3:
         raise UserError(f"export takes a model with one (H, W, 3) image input, got input shape "
                         f"{shape}")
+    return shape
+
+
+def has_fixed_size(model):
+    """Whether both sides of the model's input are fixed."""
+    shape = _input_shape(model)
+    return shape[1] is not None and shape[2] is not None
+
+
+def image_size(model):
+    """(height, width) of the model's input; a UserError when a side is not fixed."""
+    shape = _input_shape(model)
     if shape[1] is None or shape[2] is None:
         raise UserError("the model's input size is not fixed (input_shape has None sides); "
                         "phone runtimes need one: rebuild it with input_shape=(H, W, 3), e.g. "
@@ -42,6 +53,21 @@ def float32_model(model):
         return model
     config = model.get_config()
     _set_float32_policies(config)
+    rebuilt = model.__class__.from_config(config)
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
+
+
+def with_input_size(model, size):
+    """A functional `model` built for any input size (segmentation) rebuilt at size (height,
+    width), with the same weights: phone runtimes and full-integer quantization want one
+    static shape, and a fixed size lets pooling and resizing become plain TFLite kernels."""
+    config = model.get_config()
+    inputs = [layer for layer in config.get("layers", []) if layer["class_name"] == "InputLayer"]
+    if len(inputs) != 1:
+        raise UserError("only a functional model with one image input can be exported at a "
+                        "fixed size; rebuild it with input_shape=(H, W, 3)")
+    inputs[0]["config"]["batch_shape"] = [None, int(size[0]), int(size[1]), 3]
     rebuilt = model.__class__.from_config(config)
     rebuilt.set_weights(model.get_weights())
     return rebuilt
@@ -63,12 +89,15 @@ class Serving:
 
     `hook` is the task's export module (see mobilenet_tf.export.TASK_EXPORTS): it maps the
     model's outputs to the exported ones, in TensorFlow ops for the graph formats and in
-    Keras layers for the `.keras` format.
+    Keras layers for the `.keras` format. input_size (height, width): the size to export a
+    model built for any input size at (ignored for a model with a fixed size).
     """
 
-    def __init__(self, model, hook, input_type="uint8"):
+    def __init__(self, model, hook, input_type="uint8", input_size=None):
         if input_type not in INPUT_TYPES:
             raise UserError(f"input type '{input_type}' is not one of {', '.join(INPUT_TYPES)}")
+        if input_size is not None and not has_fixed_size(model):
+            model = with_input_size(model, input_size)
         self.model = float32_model(model)
         self.hook = hook
         self.input_type = input_type

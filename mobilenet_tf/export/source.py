@@ -6,6 +6,9 @@ import keras
 import numpy as np
 
 from mobilenet_tf import UserError, callbacks, engine, optim
+from mobilenet_tf.data.mask_pipeline import PAD_VALUE
+from mobilenet_tf.export import serving
+from mobilenet_tf.metrics import IGNORE_LABEL
 from mobilenet_tf.tasks import TASKS
 
 
@@ -43,8 +46,41 @@ def load_model(config, path):
     return clean
 
 
+def input_size(config, model, flag=None):
+    """(height, width) to export a model built for any input size at (segmentation): the
+    --input_size flag (N or H,W), else the run's dataset.eval_size, else the frame its
+    evaluation split pads to; None for a model with a fixed size (its own is used)."""
+    if flag:
+        try:
+            sides = [int(side) for side in flag]
+        except ValueError:
+            sides = []
+        if len(sides) not in (1, 2) or min(sides) < 1:
+            raise UserError(f"--input_size={','.join(flag)}: give N or H,W in pixels")
+        return (sides[0], sides[-1])
+    if serving.has_fixed_size(model):
+        return None
+    if list(config.dataset.get("eval_size", [])):
+        return tuple(int(side) for side in config.dataset.eval_size)
+    frame, _ = images(config, config.dataset.eval_split, 1)
+    return frame.shape[1:3]
+
+
+def fit_to_size(pixels, labels, size):
+    """Segmentation images and (N, H, W) masks cropped or padded (bottom and right, as the
+    evaluation pipeline pads: mid-grey pixels, ignored mask pixels) to size (height, width);
+    classification batches pass unchanged."""
+    if np.ndim(labels) != 3 or tuple(pixels.shape[1:3]) == tuple(size):
+        return pixels, labels
+    pad = [(0, max(size[0] - pixels.shape[1], 0)), (0, max(size[1] - pixels.shape[2], 0))]
+    pixels = np.pad(pixels, [(0, 0), *pad, (0, 0)], constant_values=PAD_VALUE)
+    labels = np.pad(labels, [(0, 0), *pad], constant_values=IGNORE_LABEL)
+    return pixels[:, :size[0], :size[1]], labels[:, :size[0], :size[1]]
+
+
 def images(config, split, count, *, shuffled=False):
-    """(uint8 (N, H, W, 3) images, labels) of up to `count` examples of `split`.
+    """(uint8 (N, H, W, 3) images, labels (classification: (N,); segmentation: (N, H, W)
+    masks)) of up to `count` examples of `split`.
 
     shuffled=True draws them from the shuffled training stream (flips and crops on, MixUp,
     CutMix and RandAugment off, so they look like what the model meets when deployed);

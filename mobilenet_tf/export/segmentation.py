@@ -1,0 +1,67 @@
+"""Segmentation's export hook (LR-ASPP, Mobile DeepLabv3): the signature returns the class map
+a phone app draws, and the per-pixel probabilities; an artifact is compared with the Keras
+model by pixel agreement, largest probability difference and the mIoU of each on the check
+images' masks.
+
+A segmentation model is built for any input size; phone runtimes want one, so export
+rebuilds it at a fixed size first (Serving's input_size; export.py: --input_size, default
+the dataset's evaluation frame).
+"""
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mobilenet_tf.metrics import IGNORE_LABEL, scores_from_confusion
+
+CLASS_MAP, PROBABILITIES = "class_map", "probabilities"
+TABLE_COLUMNS = (
+    ("max_abs_diff", "max abs diff", "{:.2e}"),
+    ("pixel_agreement", "pixel agreement", "{:.3%}"),
+    ("mIoU", "mIoU", "{:.2%}"),
+    ("miou_delta", "mIoU - Keras", "{:+.2%}"),
+)
+
+
+def serving_outputs(model, logits):
+    """(B, H, W, C) logits -> {"class_map": (B, H, W) int32 argmax, "probabilities":
+    (B, H, W, C) float32}."""
+    logits = tf.cast(logits, tf.float32)
+    return {CLASS_MAP: tf.argmax(logits, axis=-1, output_type=tf.int32),
+            PROBABILITIES: tf.nn.softmax(logits, axis=-1)}
+
+
+def keras_outputs(model, logits):
+    """serving_outputs in Keras layers and ops, for the `.keras` artifact."""
+    probabilities = keras.layers.Activation("softmax", dtype="float32",
+                                            name=PROBABILITIES)(logits)
+    class_map = keras.ops.cast(keras.ops.argmax(logits, axis=-1), "int32")
+    return {CLASS_MAP: keras.layers.Identity(name=CLASS_MAP)(class_map),
+            PROBABILITIES: probabilities}
+
+
+def miou(class_map, masks, num_classes):
+    """mIoU of (N, H, W) predicted classes against (N, H, W) masks (IGNORE_LABEL left out),
+    over all the pixels at once, as evaluate.py scores a split."""
+    masks = np.asarray(masks).astype(np.int64).reshape(-1)
+    predicted = np.asarray(class_map).astype(np.int64).reshape(-1)
+    valid = masks != IGNORE_LABEL
+    pairs = masks[valid] * num_classes + predicted[valid]
+    confusion = np.bincount(pairs, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+    return scores_from_confusion(confusion)["mIoU"]
+
+
+def compare(reference, exported, labels):
+    """Exported against Keras outputs (dicts of numpy arrays) on images with masks `labels`.
+
+    max_abs_diff: largest probability difference; pixel_agreement: fraction of pixels where
+    both pick the same class; mIoU / keras_mIoU: each against the masks; miou_delta: their
+    difference.
+    """
+    num_classes = reference[PROBABILITIES].shape[-1]
+    ours, theirs = reference[CLASS_MAP], exported[CLASS_MAP]
+    exported_miou, keras_miou = miou(theirs, labels, num_classes), miou(ours, labels, num_classes)
+    return {"max_abs_diff": float(np.max(np.abs(reference[PROBABILITIES]
+                                                - exported[PROBABILITIES]))),
+            "pixel_agreement": float(np.mean(ours == theirs)),
+            "mIoU": exported_miou, "keras_mIoU": keras_miou,
+            "miou_delta": exported_miou - keras_miou}
