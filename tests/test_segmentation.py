@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO_ROOT, check_model_contract
+from conftest import REPO_ROOT, check_model_contract, evaluated_metrics
 
 from mobilenet_tf import UserError, config as config_lib, engine, metrics, profile
 from mobilenet_tf.heads.layers import FittedAveragePool, resize_bilinear
@@ -246,13 +246,12 @@ def test_segmentation_flags_that_do_not_fit_are_user_errors(train_main, monkeypa
     assert not never.exists()
 
 
-# The Shapes run: the shapes_seg.py recipe (LR-ASPP on MobileNetV3-Small, 96x96) at width
-# 0.35 for 300 steps at twice its learning rate, on Shapes with one shape per image (the
-# largest; the recipe's up-to-four take 1,500 steps to 74.6%), through engine.train:
-# checkpoints, validation, final.keras. Measured: 0.78 mIoU, 73 s of CPU.
-SHAPES_RUN = ["model.width=0.35", "dataset.options.num_examples=1600",
-              "dataset.options.eval_examples=300", "dataset.options.max_shapes=1",
-              "train.steps=300", "optimizer.learning_rate=0.01", "train.eval_every_epochs=100"]
+# The Shapes run: the shapes_seg.py recipe (LR-ASPP on MobileNetV3-Small, 96x96, up to four
+# shapes per image) at width 0.35 for 600 steps at twice its learning rate, through
+# engine.train: checkpoints, validation, final.keras; validated on 300 images. Measured
+# through train.py: 0.70 mIoU, 93 s of CPU (the recipe's 1,500 steps at width 0.5: 0.75).
+SHAPES_RUN = ["model.width=0.35", "dataset.options.eval_examples=300", "train.steps=600",
+              "optimizer.learning_rate=0.01", "train.eval_every_epochs=100"]
 
 
 @pytest.mark.slow
@@ -263,14 +262,15 @@ def test_a_small_lraspp_learns_shapes_masks_in_minutes_on_a_cpu(tmp_path):
     final = engine.train(config, str(tmp_path), verbose=0)
     print(f"shapes segmentation: {final}, {time.time() - start:.0f} s wall, "
           f"{time.process_time() - cpu:.0f} s CPU")
-    assert final["step"] == 300
+    assert final["step"] == 600
     assert final["mIoU"] >= 0.6, final
     assert len(final["per_class_iou"]) == 7 and final["per_class_iou"][0] > 0.9
     written = json.loads((tmp_path / "final_metrics.json").read_text())
     assert written["mIoU"] == pytest.approx(final["mIoU"])
-    # The saved model reloads (custom layers registered) and evaluates the same.
-    model = keras.saving.load_model(tmp_path / "final.keras", compile=False)
-    model = engine.compile_model(model, segmentation, config, keras.optimizers.SGD())
-    again = engine.evaluate(config, model)
+    # evaluate.py reloads the saved model (custom layers registered) from the run's config
+    # and scores the whole validation split the same way.
+    again = evaluated_metrics(tmp_path)
     assert again["mIoU"] == pytest.approx(final["mIoU"], abs=1e-4)
-    assert set(again) == {"mIoU", "pixel_accuracy", "loss", "per_class_iou"}
+    assert again["pixel_accuracy"] == pytest.approx(final["pixel_accuracy"], abs=1e-4)
+    assert set(again) >= {"mIoU", "pixel_accuracy", "loss", "per_class_iou"}
+    assert len(again["per_class_iou"]) == 7
