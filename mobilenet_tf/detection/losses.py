@@ -142,8 +142,9 @@ def ssd_losses(classification="focal", *, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA,
 
 
 class PositiveAccuracy(keras.metrics.Metric):
-    """The fraction of positive anchors whose highest logit is their class: a cheap validation
-    signal, higher is better (COCO AP needs decoding and NMS over the whole split)."""
+    """The fraction of positive anchors whose highest object-class logit (background left
+    out, so it means the same for sigmoid and softmax scores) is their class: a cheap
+    validation signal, higher is better (COCO AP needs decoding and NMS over the split)."""
 
     def __init__(self, name="positive_accuracy", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -153,8 +154,8 @@ class PositiveAccuracy(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         labels = ops.cast(y_true, "int32")
         positive = ops.cast(labels > 0, "float32")
-        hit = ops.cast(ops.cast(ops.argmax(y_pred, axis=-1), "int32") == labels,
-                       "float32") * positive
+        best = ops.cast(ops.argmax(y_pred[..., 1:], axis=-1), "int32") + 1
+        hit = ops.cast(best == labels, "float32") * positive
         self.correct.assign_add(ops.sum(hit))
         self.total.assign_add(ops.sum(positive))
 

@@ -1,0 +1,102 @@
+"""Detection through the entry points: `python train.py --model=ssdlite_v3_small
+--dataset=shapes` learns the Shapes boxes to COCO AP50 >= 0.5 on a CPU and `python
+evaluate.py` reproduces the AP it printed; detection flags that do not fit are one-line user
+errors."""
+import json
+import os
+import resource
+import sys
+
+import pytest
+from conftest import REPO_ROOT, evaluated_metrics, run_script
+
+from mobilenet_tf import UserError, config as config_lib
+
+# A shorter run of configs/shapes_det.py for the test's CPU budget: see its docstring.
+SHAPES_RUN = []
+
+
+def _cpu_seconds_of_children():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@pytest.mark.slow
+def test_train_py_learns_shapes_boxes_and_evaluate_py_reproduces_the_ap(tmp_path):
+    started = _cpu_seconds_of_children()
+    trained = run_script("train.py", "--model=ssdlite_v3_small", "--dataset=shapes",
+                         *SHAPES_RUN, f"--model_dir={tmp_path}", timeout=900)
+    cpu_seconds = _cpu_seconds_of_children() - started
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    final = json.loads((tmp_path / "final_metrics.json").read_text())
+    print(f"shapes detection: AP50 {final['AP50']:.4f}, AP {final['AP']:.4f} after "
+          f"{final['step']} steps, {cpu_seconds:.0f} CPU seconds")
+    assert final["AP50"] >= 0.5, final
+    assert f"AP50 {final['AP50']:.4f}" in trained.stdout
+
+    metrics = evaluated_metrics(tmp_path)
+    assert {"AP", "AP50", "AP75", "APs", "APm", "APl"} <= set(metrics)
+    assert metrics["AP50"] == pytest.approx(final["AP50"], abs=1e-6)
+    assert metrics["AP"] == pytest.approx(final["AP"], abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def train_main():
+    sys.path.insert(0, REPO_ROOT)
+    import train
+    from mobilenet_tf import cli
+    if "model" not in cli.FLAGS:
+        cli.define_flags()
+    return train.main
+
+
+def _run_main(main, monkeypatch, capsys, args):
+    from absl import flags
+    from mobilenet_tf import cli
+    flags.FLAGS.unparse_flags()
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.setattr(sys, "argv", ["train.py", *args])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run(main)
+    flags.FLAGS.unparse_flags()
+    stderr = capsys.readouterr().err
+    return exit_.value.code, [line for line in stderr.splitlines() if line.startswith("error")]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model=ssdlite_v3_small", "--dataset=imagenet"],
+     "error: dataset 'imagenet' has no boxes; detection datasets: "),
+    (["--model=ssdlite_v2", "--dataset=nope"],
+     "error: dataset 'nope' has no boxes; detection datasets: "),
+    (["--model=mobilenet_v2", "--dataset=coco"],
+     "error: coco is a detection dataset; pick a detection model: --model=ssdlite_v3_large"),
+    (["--model=ssdlite_v3_small", "--dataset=shapes",
+      "--config.detection.classification_loss=hinge"],
+     "error: detection.classification_loss='hinge': use focal or softmax"),
+])
+def test_detection_flags_that_do_not_fit_are_one_line_errors(train_main, monkeypatch, capsys,
+                                                            tmp_path, args, message):
+    never = tmp_path / "never-written"
+    code, errors = _run_main(train_main, monkeypatch, capsys, [*args, f"--model_dir={never}"])
+    assert code == 2 and len(errors) == 1 and errors[0].startswith(message), errors
+    assert not never.exists()
+
+
+def test_recipes_pick_by_model_and_dataset():
+    assert config_lib.recipe_for("ssdlite_v3_large", "coco").endswith("ssdlite_v3_large_coco.py")
+    assert config_lib.recipe_for("ssdlite_v2", "coco_json").endswith("ssdlite_v2_coco.py")
+    assert config_lib.recipe_for("ssdlite_v3_small", "shapes").endswith("shapes_det.py")
+    assert config_lib.recipe_for("lraspp_v3_small", "shapes").endswith("shapes_seg.py")
+    with pytest.raises(UserError, match="cityscapes is a segmentation dataset"):
+        config_lib.recipe_for("ssdlite_v2", "cityscapes")
+    for name in ("ssdlite_v3_large_coco", "ssdlite_v3_small_coco", "ssdlite_v2_coco",
+                 "ssdlite_v3_large_coco_torchvision", "shapes_det"):
+        config = config_lib.load_recipe(os.path.join(config_lib.CONFIG_DIR, name + ".py"))
+        assert config.task == "detection" and config.model.name.startswith("ssdlite_")
+    v3 = config_lib.load_recipe(os.path.join(config_lib.CONFIG_DIR, "ssdlite_v3_large_coco.py"))
+    assert (v3.train.batch_size, v3.train.steps, v3.optimizer.learning_rate) == (512, 400_000,
+                                                                                0.4)
+    assert v3.detection.classification_loss == "focal" and v3.detection.focal_alpha == 0.75
+    v2 = config_lib.load_recipe(os.path.join(config_lib.CONFIG_DIR, "ssdlite_v2_coco.py"))
+    assert v2.optimizer.name == "rmsprop" and v2.detection.classification_loss == "softmax"
+
