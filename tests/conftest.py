@@ -1,5 +1,6 @@
 """Shared fixtures and the model-contract helper every model test uses."""
 
+import contextlib
 import fcntl
 import json
 import os
@@ -47,6 +48,19 @@ def cpu_seconds_of_children():
     return usage.ru_utime + usage.ru_stime
 
 
+@contextlib.contextmanager
+def session_lock(tmp_path_factory, name):
+    """Yields the temporary directory that every pytest-xdist worker of this test run shares
+    (the session's basetemp without xdist), holding an exclusive file lock `name` there, so
+    one worker produces a shared result and the others wait and read it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):   # each worker's basetemp is under the run's
+        root = root.parent
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)   # released when the file closes
+        yield root
+
+
 @pytest.fixture(scope="session")
 def trained_shapes_run(tmp_path_factory):
     """`python train.py` with its defaults (MobileNetV3-Small on Shapes, configs/shapes_cls.py;
@@ -54,15 +68,10 @@ def trained_shapes_run(tmp_path_factory):
     test that needs a model that has learned (the learnability test, the int8 export checks).
 
     A namespace: model_dir (pathlib.Path), process (its CompletedProcess) and cpu_seconds.
-    Under pytest-xdist the workers share one run: the first to get here trains while holding
-    a file lock in the run's common temporary directory, the others wait and read its result.
+    Under pytest-xdist the first worker to get here trains, the others wait (session_lock).
     """
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):   # each worker's basetemp is under the run's
-        root = root.parent
-    model_dir, result = root / "trained_shapes_run", root / "trained_shapes_run.json"
-    with open(root / "trained_shapes_run.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)   # released when the file closes
+    with session_lock(tmp_path_factory, "trained_shapes_run") as root:
+        model_dir, result = root / "trained_shapes_run", root / "trained_shapes_run.json"
         if not result.exists():
             started = cpu_seconds_of_children()
             process = run_script("train.py", f"--model_dir={model_dir}", timeout=900)

@@ -15,6 +15,7 @@ import tensorflow as tf
 from mobilenet_tf import UserError, config as config_lib, data, export
 from mobilenet_tf.export import graph, report, serving as serving_lib, source
 from mobilenet_tf.models import build
+from conftest import session_lock
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE, WIDTH = 32, 0.35
@@ -40,30 +41,35 @@ def shapes_train():
     return images.numpy(), labels.numpy()
 
 
-def untrained_v2(shapes_train):
-    """(model, calibration images, check images, labels): a seeded, untrained width-0.35 V2
-    at SIZE, checked on Shapes training images."""
+def untrained_v2():
+    """A seeded, untrained width-0.35 V2 at SIZE (checked on Shapes training images)."""
     keras.utils.set_random_seed(0)
-    model = build("mobilenet_v2", width=WIDTH, input_shape=(SIZE, SIZE, 3), num_classes=6,
-                  include_preprocessing=True)
+    return build("mobilenet_v2", width=WIDTH, input_shape=(SIZE, SIZE, 3), num_classes=6,
+                 include_preprocessing=True)
+
+
+def v2_images(shapes_train):
+    """(calibration images, check images, labels) for the untrained V2."""
     images, labels = shapes_train
-    return model, images[:CALIBRATION_IMAGES], images, labels
+    return images[:CALIBRATION_IMAGES], images, labels
 
 
 def trained_v3_small(run):
-    """(model, calibration images, check images, labels) of the shared train.py run: its
-    final.keras (EMA weights), calibrated on training images, checked on held-out ones, as
-    export.py does."""
+    """The shared train.py run's final.keras (EMA weights) and its config."""
     assert run.process.returncode == 0, run.process.stderr[-3000:]
     config = config_lib.from_json_file(str(run.model_dir / "config.json"))
-    model = source.load_model(config, str(run.model_dir / "final.keras"))
+    return source.load_model(config, str(run.model_dir / "final.keras")), config
+
+
+def v3_small_images(config):
+    """(calibration, check images, labels) as export.py draws them: training images to
+    calibrate, held-out ones to check."""
     calibration_config = config.copy_and_resolve_references()
     # Drawn from the first 256 training images: rendering all 6,000 costs 9 CPU seconds.
     calibration_config.dataset.options.num_examples = 256
     calibration, _ = source.images(calibration_config, "train", CALIBRATION_IMAGES,
                                    shuffled=True)
-    images, labels = source.images(config, config.dataset.eval_split, CHECK_IMAGES)
-    return model, calibration, images, labels
+    return (calibration, *source.images(config, config.dataset.eval_split, CHECK_IMAGES))
 
 
 @pytest.fixture(scope="module")
@@ -75,23 +81,30 @@ def _exports():
 
 def exported_model(request, name):
     """`name` exported in every format and checked against Keras: (name, serving, {format:
-    row}, output dir)."""
+    row}, output dir). Once per test session: under xdist the first worker to need it exports
+    and checks, and the others read its rows (session_lock) and rebuild only the Serving."""
     cache = request.getfixturevalue("_exports")
-    if name not in cache:
-        if name == "mobilenet_v2":
-            model, calibration, images, labels = untrained_v2(
-                request.getfixturevalue("shapes_train"))
-        else:
-            model, calibration, images, labels = trained_v3_small(
-                request.getfixturevalue("trained_shapes_run"))
-        serving = export.Serving(model, export.TASK_EXPORTS["classification"])
-        output_dir = request.getfixturevalue("tmp_path_factory").mktemp(name)
-        artifacts = export.export(
-            serving, export.FORMATS, str(output_dir),
-            representative=lambda: (x[None].astype("float32") for x in calibration))
-        rows = export.check(serving, artifacts, images, labels, latency_runs=2)
-        print(f"\n{name}\n{export.table(rows, serving.hook)}")
-        cache[name] = name, serving, {row["format"]: row for row in rows}, output_dir
+    if name in cache:
+        return cache[name]
+    if name == "mobilenet_v2":
+        model = untrained_v2()
+        data_of = lambda: v2_images(request.getfixturevalue("shapes_train"))
+    else:
+        model, config = trained_v3_small(request.getfixturevalue("trained_shapes_run"))
+        data_of = lambda: v3_small_images(config)
+    serving = export.Serving(model, export.TASK_EXPORTS["classification"])
+    with session_lock(request.getfixturevalue("tmp_path_factory"), f"export_{name}") as root:
+        output_dir, rows_file = root / f"export_{name}", root / f"export_{name}.json"
+        if not rows_file.exists():
+            calibration, images, labels = data_of()
+            artifacts = export.export(
+                serving, export.FORMATS, str(output_dir),
+                representative=lambda: (x[None].astype("float32") for x in calibration))
+            rows = export.check(serving, artifacts, images, labels, latency_runs=2)
+            print(f"\n{name}\n{export.table(rows, serving.hook)}")
+            rows_file.write_text(json.dumps(rows))
+    rows = json.loads(rows_file.read_text())
+    cache[name] = name, serving, {row["format"]: row for row in rows}, output_dir
     return cache[name]
 
 
