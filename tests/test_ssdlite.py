@@ -203,9 +203,11 @@ def test_inference_model_round_trips_through_a_saved_model(tmp_path):
                   include_preprocessing=True, class_prior=0.01)
     detector = postprocess.detection_model(model, anchors.ssd_anchors(
         anchors.feature_map_sizes(96)), score_threshold=0.0, max_detections=20)
-    # Focal-loss models start every class at the prior (-4.6 for 0.01).
-    bias = model.get_layer("class_predictor_0_conv").bias.numpy()
-    np.testing.assert_allclose(bias, prior_bias(0.01), rtol=1e-6)
+    # Focal-loss models start every object class at the prior (-4.6 for 0.01) and the
+    # background column at its complement, for each of a location's 3 boxes.
+    bias = model.get_layer("class_predictor_0_conv").bias.numpy().reshape(3, 4)
+    np.testing.assert_allclose(bias[:, 1:], prior_bias(0.01), rtol=1e-6)
+    np.testing.assert_allclose(bias[:, 0], -prior_bias(0.01), rtol=1e-6)
     assert prior_bias(0.01) == pytest.approx(-np.log(99.0))
     images = np.random.default_rng(0).uniform(0, 255, (2, 96, 96, 3)).astype("float32")
     expected = {k: ops.convert_to_numpy(v) for k, v in detector(images).items()}

@@ -20,6 +20,7 @@ import functools
 import math
 
 import keras
+import numpy as np
 from keras import layers
 
 from mobilenet_tf.detection import anchors as anchors_lib
@@ -55,13 +56,15 @@ def extra_block(x, depth, name, norm):
     return conv_bn_act(x, depth, 1, f"{name}_project", norm=norm)
 
 
-def predictor(x, outputs, per_box, name, norm, bias=0.0):
-    """A separable prediction layer: 3x3 depthwise + BN + ReLU6, then a 1x1 conv (with bias) to
-    `outputs` channels, reshaped to (B, H * W * outputs / per_box, per_box): row-major over the
-    locations, the boxes of one location together."""
+def predictor(x, outputs, per_box, name, norm, bias=None):
+    """A separable prediction layer: 3x3 depthwise + BN + ReLU6, then a 1x1 conv (with bias,
+    `bias` (per_box,) repeated per box, or zeros) to `outputs` channels, reshaped to (B, H * W *
+    outputs / per_box, per_box): row-major over the locations, a location's boxes together."""
     x = depthwise_bn_act(x, 3, f"{name}_depthwise", norm=norm)
+    initial = (keras.initializers.Constant(np.tile(bias, outputs // per_box))
+               if bias is not None else "zeros")
     x = layers.Conv2D(outputs, 1, kernel_initializer=kernel_init(1.0),
-                      bias_initializer=keras.initializers.Constant(bias), name=f"{name}_conv")(x)
+                      bias_initializer=initial, name=f"{name}_conv")(x)
     return layers.Reshape((-1, per_box), name=f"{name}_reshape")(x)
 
 
@@ -70,12 +73,17 @@ def ssdlite_head(features, num_classes, *, width=1.0, extra_depths=EXTRA_DEPTHS,
                  norm=None):
     """{"C4_expand": (B, H/16, W/16, c), "C5": (B, H/32, W/32, c')} -> {"boxes": (B, A, 4)
     box deltas, "classes": (B, A, num_classes + 1) logits (column 0 background)}, float32.
-    class_prior: start every class probability there (the focal loss's bias init)."""
+    class_prior: start every object class's sigmoid there and the background's at 1 -
+    class_prior (the focal loss's bias init)."""
     norm = norm or batch_norm()
     maps = [features["C4_expand"], features["C5"]]
     for k, depth in enumerate(extra_depths, start=1):
         maps.append(extra_block(maps[-1], extra_depth(depth, width), f"extra_{k}", norm))
-    bias = prior_bias(class_prior) if class_prior else 0.0
+    # The prior: each object class starts at class_prior and the background column at
+    # 1 - class_prior, so the first steps do not go into learning that most anchors are
+    # background (the OD API's -4.6 on every column starts background at 0.01 too).
+    bias = (np.array([-prior_bias(class_prior)] + [prior_bias(class_prior)] * num_classes,
+                     np.float32) if class_prior else None)
     boxes, classes = [], []
     for level, x in enumerate(maps):
         n = anchors_lib.boxes_per_location(level, aspect_ratios, reduce_first)
