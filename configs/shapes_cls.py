@@ -9,8 +9,8 @@ learn it in a few hundred steps; Adam at 3e-3 needed three times as many, and at
 optimizer got past 70% in this budget (the shapes' outlines need the pixels).
 Expected: 93.8% validation top-1 for MobileNetV3-Small after the 372 steps (4 epochs),
 measured 2026-11-23 on 2 CPU cores: 174 CPU seconds (validation by epoch 35.0, 73.0, 88.8,
-93.8). MobileNetV2 does not learn Shapes on this recipe yet: it stays near chance for the
-first 280 steps at widths 0.35 to 1.0 (tracked in issue 4).
+93.8). MobileNetV2 stays near chance on this recipe for the first 280 steps at widths 0.35
+to 1.0; `--model=v2` picks configs/shapes_cls_v2.py, which it learns.
 """
 from configs import common
 

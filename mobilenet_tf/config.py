@@ -34,8 +34,9 @@ RECIPES = {
     ("xception", "imagenet"): "xception_imagenet.py",
     ("squeezenet1_0", "imagenet"): "squeezenet_imagenet.py",
     ("squeezenet1_1", "imagenet"): "squeezenet_imagenet.py",
+    ("mobilenet_v2", "shapes"): "shapes_cls_v2.py",
 }
-SHAPES_RECIPE = "shapes_cls.py"
+SHAPES_RECIPE = "shapes_cls.py"   # the other classifiers on Shapes
 FINETUNE_RECIPE = "finetune.py"
 # Segmentation: (model, dataset) -> recipe; a segmentation model on another dataset takes
 # its model's recipe (first listed) with --dataset's data, and Shapes has its quick one.
@@ -83,7 +84,7 @@ def recipe_for(model, dataset):
         else:
             name = _task_recipe(SEGMENTATION_RECIPES, model, dataset)
     elif dataset == "shapes":
-        name = SHAPES_RECIPE
+        name = RECIPES.get((model, dataset), SHAPES_RECIPE)
     else:
         name = RECIPES.get((model, dataset), FINETUNE_RECIPE)
     return os.path.join(CONFIG_DIR, name)

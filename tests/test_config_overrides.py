@@ -51,7 +51,8 @@ def test_recipe_argument_and_missing_file(tmp_path):
 
 
 def test_model_and_dataset_pick_the_recipe():
-    assert config_lib.recipe_for("mobilenet_v2", "shapes").endswith("configs/shapes_cls.py")
+    assert config_lib.recipe_for("mobilenet_v3_small", "shapes").endswith("configs/shapes_cls.py")
+    assert config_lib.recipe_for("mobilenet_v2", "shapes").endswith("configs/shapes_cls_v2.py")
     assert config_lib.recipe_for("mobilenet_v2", "imagenet").endswith(
         "configs/mobilenet_v2_imagenet.py")
     assert config_lib.recipe_for("mobilenet_v2", "folder").endswith("configs/finetune.py")

@@ -256,6 +256,7 @@ def test_imagenet_recipes_train_on_imagenet(name):
     ("mobilenet_v2", "folder", "finetune.py"),
     ("xception", "tfds:oxford_flowers102", "finetune.py"),
     ("squeezenet1_1", "shapes", "shapes_cls.py"),
+    ("mobilenet_v2", "shapes", "shapes_cls_v2.py"),
 ])
 def test_recipe_for_picks_the_file(model, dataset, recipe):
     path = config_lib.recipe_for(model, dataset)

@@ -152,6 +152,25 @@ def test_v2_activation_override_and_bn_options():
     assert {(bn.momentum, bn.epsilon) for bn in bns} == {(0.9, 1e-5)}
 
 
+def test_v2_zero_init_residual_starts_every_shortcut_block_as_the_identity():
+    plain = build("v2", width=0.35, input_shape=(32, 32, 3), num_classes=6)
+    model = build("v2", width=0.35, input_shape=(32, 32, 3), num_classes=6,
+                  zero_init_residual=True)
+    assert model.count_params() == plain.count_params()   # an initialisation, not a layer
+    adds = [layer for layer in model.layers if layer.name.endswith("_add")]
+    assert len(adds) == 10                                 # Table 2: 17 blocks, 10 with shortcuts
+    for add in adds:
+        gamma = model.get_layer(add.name.replace("_add", "_project_BN")).gamma
+        assert not np.any(keras.ops.convert_to_numpy(gamma))
+        # The block's output is its input, in training and in inference mode.
+        probe = keras.Model(model.inputs, [add.input[0], add.output])
+        for training in (False, True):
+            shortcut, output = probe(images(2, 32), training=training)
+            np.testing.assert_allclose(output, shortcut, atol=1e-6)
+    # Blocks without a shortcut keep their scale: the network is not zeroed.
+    assert np.all(keras.ops.convert_to_numpy(model.get_layer("block_1_project_BN").gamma) == 1)
+
+
 def test_include_preprocessing_maps_0_255_to_minus_1_1():
     raw = build("v3_small", width=0.5, input_shape=(64, 64, 3), include_preprocessing=True)
     plain = build("v3_small", width=0.5, input_shape=(64, 64, 3))

@@ -8,23 +8,26 @@ import pytest
 
 from conftest import cpu_seconds_of_children, evaluated_metrics, run_script
 
+# name -> (train.py's arguments, the recipe's steps)
 RUNS = {
-    # The Shapes defaults (configs/shapes_cls.py) as `python train.py` runs them.
-    "v3_small": [],
-    # A small V2 is not here yet: on this recipe (and on Adam from 1e-3 to 1e-2, SGD from
-    # 0.05 to 0.2, widths 0.35 to 1.0, 48 and 64 px) it stays near chance for 280 steps
-    # while V3-Small passes 90%, though it fits a single batch as fast as keras.applications'
-    # MobileNetV2 does.
+    # The Shapes defaults (configs/shapes_cls.py) as `python train.py` runs them: 4 epochs
+    # of 93 batches.
+    "v3_small": ([], 372),
+    # `python train.py --model=v2` (configs/shapes_cls_v2.py: MobileNetV2 0.35 at 96 px,
+    # zero-initialised residual blocks, clipped gradients, 3 epochs) is not here: it ends
+    # anywhere from 55% to 97% from run to run (see the recipe's docstring), so a 90% bar
+    # would fail CI about a third of the time. Issue 4 tracks it.
 }
 
 
 def _train(name, tmp_path, request):
     """(model_dir, train.py's CompletedProcess, its CPU seconds) of RUNS[name]."""
-    if not RUNS[name]:   # train.py's defaults: the session's shared run
+    arguments, _ = RUNS[name]
+    if not arguments:   # train.py's defaults: the session's shared run
         run = request.getfixturevalue("trained_shapes_run")
         return run.model_dir, run.process, run.cpu_seconds
     started = cpu_seconds_of_children()
-    trained = run_script("train.py", *RUNS[name], f"--model_dir={tmp_path}", timeout=900)
+    trained = run_script("train.py", *arguments, f"--model_dir={tmp_path}", timeout=900)
     return tmp_path, trained, cpu_seconds_of_children() - started
 
 
@@ -38,9 +41,10 @@ def test_train_py_defaults_learn_shapes_and_evaluate_py_reproduces_the_accuracy(
     # Reported with -rA / in the log, not asserted: speed belongs to benchmarks.
     print(f"{name}: validation top-1 {final['top1']:.4f} after {final['step']} steps, "
           f"{cpu_seconds:.0f} CPU seconds")
-    assert final["step"] == 372   # the recipe's 4 epochs of 93 batches
+    _, steps = RUNS[name]
+    assert final["step"] == steps
     assert final["top1"] >= 0.90, (name, final)
-    assert f"validation after 372 steps: top1 {final['top1']:.4f}" in trained.stdout
+    assert f"validation after {steps} steps: top1 {final['top1']:.4f}" in trained.stdout
 
     metrics = evaluated_metrics(model_dir)
     assert metrics["top1"] == pytest.approx(final["top1"], abs=1e-6)

@@ -112,15 +112,19 @@ def squeeze_excite(x, squeeze_channels, prefix, *, gate="hard_sigmoid"):
 
 
 def inverted_residual(x, *, expanded, out, kernel, strides, dilation, act, se_channels,
-                      prefix, norm=BatchNorm, bn_suffix="_bn", endpoints=None):
+                      prefix, norm=BatchNorm, bn_suffix="_bn", endpoints=None,
+                      zero_init_residual=False):
     """The MobileNet V2 / V3 block: 1x1 expansion -> kxk depthwise -> (SE) -> linear 1x1
     projection, with an identity shortcut when the shape is unchanged.
 
     (B, H, W, C) -> (B, H / strides, W / strides, out). The expansion is skipped when
     `expanded` equals the input channels (the first block of every table). If `endpoints`
     is a dict, the expansion output is stored in it under "expand" (SSDLite taps it).
+    zero_init_residual: a block with a shortcut starts as the identity (its projection's BN
+    scale is 0; Goyal et al., arXiv:1706.02677, section 5.1), an initialisation only.
     """
     in_channels = x.shape[-1]
+    residual = strides == 1 and in_channels == out
     shortcut = x
     if expanded != in_channels:
         x = conv_bn_act(x, expanded, 1, f"{prefix}expand", act=act, norm=norm,
@@ -131,9 +135,11 @@ def inverted_residual(x, *, expanded, out, kernel, strides, dilation, act, se_ch
                          act=act, norm=norm, bn_name=f"{prefix}depthwise{bn_suffix}")
     if se_channels:
         x = squeeze_excite(x, se_channels, prefix)
+    if residual and zero_init_residual:
+        norm = functools.partial(norm, gamma_initializer="zeros")
     x = conv_bn_act(x, out, 1, f"{prefix}project", act=None, norm=norm,
                     bn_name=f"{prefix}project{bn_suffix}")
-    if strides == 1 and in_channels == out:
+    if residual:
         x = layers.Add(name=f"{prefix}add")([shortcut, x])
     return x
 

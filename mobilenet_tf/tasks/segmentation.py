@@ -49,7 +49,7 @@ def check_config(config):
     """UserError, before anything is built or written, for a model that is not a
     segmentation model, an unknown dataset or class weights of the wrong length."""
     name = models.canonical_name(config.model.name)
-    if name not in models.TASK_MODELS:
+    if name not in BACKBONE_OF:
         raise UserError(f"model '{name}' is not a segmentation model; use one of "
                         f"{', '.join(BACKBONE_OF)}")
     weights = list(config.segmentation.class_weights)
