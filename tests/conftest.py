@@ -31,6 +31,34 @@ def run_script(script, *args, timeout=300):
                           timeout=timeout)
 
 
+@pytest.fixture(scope="module")
+def train_main():
+    """train.py's main with its flags defined, run in this process (failing runs stop long
+    before any training, so a subprocess per case would only add start-up time)."""
+    sys.path.insert(0, REPO_ROOT)
+    import train
+    from mobilenet_tf import cli
+    if "model" not in cli.FLAGS:
+        cli.define_flags()
+    return train.main
+
+
+def run_main(main, monkeypatch, capsys, args):
+    """Runs `main` (see train_main) as `train.py ARGS` from the repository root, as the
+    command line would; returns (exit code, the stderr lines that start with "error")."""
+    from absl import flags
+    from mobilenet_tf import cli
+    flags.FLAGS.unparse_flags()
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.setattr(sys, "argv", ["train.py", *args])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run(main)
+    flags.FLAGS.unparse_flags()
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr, stderr[-1500:]
+    return exit_.value.code, [line for line in stderr.splitlines() if line.startswith("error")]
+
+
 def evaluated_metrics(model_dir, *args):
     """What `evaluate.py --model_dir=model_dir ARGS --metrics_out=...` writes, after checking
     it succeeded."""

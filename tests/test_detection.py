@@ -1,14 +1,12 @@
 """Detection through the entry points: `python train.py --model=ssdlite_v3_small
---dataset=shapes` learns the Shapes boxes on a CPU (COCO AP50 0.5, see MIN_AP50) and `python
+--dataset=shapes` learns the Shapes boxes on a CPU (COCO AP50 at least MIN_AP50) and `python
 evaluate.py` reproduces the AP it printed; detection flags that do not fit are one-line user
 errors."""
 import json
 import os
-import resource
-import sys
 
 import pytest
-from conftest import REPO_ROOT, evaluated_metrics, run_script
+from conftest import cpu_seconds_of_children, evaluated_metrics, run_main, run_script
 
 from mobilenet_tf import UserError, config as config_lib
 
@@ -21,17 +19,12 @@ SHAPES_RUN = []
 MIN_AP50 = 0.4
 
 
-def _cpu_seconds_of_children():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 @pytest.mark.slow
 def test_train_py_learns_shapes_boxes_and_evaluate_py_reproduces_the_ap(tmp_path):
-    started = _cpu_seconds_of_children()
+    started = cpu_seconds_of_children()
     trained = run_script("train.py", "--model=ssdlite_v3_small", "--dataset=shapes",
                          *SHAPES_RUN, f"--model_dir={tmp_path}", timeout=900)
-    cpu_seconds = _cpu_seconds_of_children() - started
+    cpu_seconds = cpu_seconds_of_children() - started
     assert trained.returncode == 0, trained.stderr[-3000:]
     final = json.loads((tmp_path / "final_metrics.json").read_text())
     print(f"shapes detection: AP50 {final['AP50']:.4f}, AP {final['AP']:.4f} after "
@@ -43,29 +36,6 @@ def test_train_py_learns_shapes_boxes_and_evaluate_py_reproduces_the_ap(tmp_path
     assert {"AP", "AP50", "AP75", "APs", "APm", "APl"} <= set(metrics)
     assert metrics["AP50"] == pytest.approx(final["AP50"], abs=1e-6)
     assert metrics["AP"] == pytest.approx(final["AP"], abs=1e-6)
-
-
-@pytest.fixture(scope="module")
-def train_main():
-    sys.path.insert(0, REPO_ROOT)
-    import train
-    from mobilenet_tf import cli
-    if "model" not in cli.FLAGS:
-        cli.define_flags()
-    return train.main
-
-
-def _run_main(main, monkeypatch, capsys, args):
-    from absl import flags
-    from mobilenet_tf import cli
-    flags.FLAGS.unparse_flags()
-    monkeypatch.chdir(REPO_ROOT)
-    monkeypatch.setattr(sys, "argv", ["train.py", *args])
-    with pytest.raises(SystemExit) as exit_:
-        cli.run(main)
-    flags.FLAGS.unparse_flags()
-    stderr = capsys.readouterr().err
-    return exit_.value.code, [line for line in stderr.splitlines() if line.startswith("error")]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -82,7 +52,7 @@ def _run_main(main, monkeypatch, capsys, args):
 def test_detection_flags_that_do_not_fit_are_one_line_errors(train_main, monkeypatch, capsys,
                                                             tmp_path, args, message):
     never = tmp_path / "never-written"
-    code, errors = _run_main(train_main, monkeypatch, capsys, [*args, f"--model_dir={never}"])
+    code, errors = run_main(train_main, monkeypatch, capsys, [*args, f"--model_dir={never}"])
     assert code == 2 and len(errors) == 1 and errors[0].startswith(message), errors
     assert not never.exists()
 

@@ -3,14 +3,13 @@ input at the intended output stride, match the papers' parameter and MAdds count
 equals a hand computation and ignores 255, and a small LR-ASPP learns Shapes on a CPU."""
 import json
 import os
-import sys
 import time
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO_ROOT, check_model_contract, evaluated_metrics
+from conftest import check_model_contract, evaluated_metrics, run_main
 
 from mobilenet_tf import UserError, config as config_lib, engine, metrics, profile
 from mobilenet_tf.heads.layers import FittedAveragePool, resize_bilinear
@@ -186,29 +185,6 @@ def test_recipes_pick_by_model_and_dataset():
         assert "python train.py" in doc and "Expected" in doc and "Source" in doc
 
 
-@pytest.fixture(scope="module")
-def train_main():
-    sys.path.insert(0, REPO_ROOT)
-    import train
-    from mobilenet_tf import cli
-    if "model" not in cli.FLAGS:
-        cli.define_flags()
-    return train.main
-
-
-def _run_main(main, monkeypatch, capsys, args):
-    from absl import flags
-    from mobilenet_tf import cli
-    flags.FLAGS.unparse_flags()
-    monkeypatch.chdir(REPO_ROOT)
-    monkeypatch.setattr(sys, "argv", ["train.py", *args])
-    with pytest.raises(SystemExit) as exit_:
-        cli.run(main)
-    flags.FLAGS.unparse_flags()
-    stderr = capsys.readouterr().err
-    return exit_.value.code, [line for line in stderr.splitlines() if line.startswith("error")]
-
-
 def test_bad_mask_through_train_py_is_one_line_naming_the_file(train_main, tmp_path,
                                                                monkeypatch, capsys):
     import PIL.Image
@@ -219,7 +195,7 @@ def test_bad_mask_through_train_py_is_one_line_naming_the_file(train_main, tmp_p
             tmp_path / split / "images" / "x.png")
         PIL.Image.fromarray(np.full((40, 40), 9, np.uint8)).save(
             tmp_path / split / "masks" / "x.png")
-    code, errors = _run_main(train_main, monkeypatch, capsys, [
+    code, errors = run_main(train_main, monkeypatch, capsys, [
         "--model=lraspp_v3_small", "--dataset=masks", f"--data_dir={tmp_path}",
         "--config.dataset.options.num_classes=3", "--batch_size=1", "--steps=1",
         "--config.dataset.image_size=32", "--config.model.width=0.35",
@@ -232,13 +208,13 @@ def test_bad_mask_through_train_py_is_one_line_naming_the_file(train_main, tmp_p
 def test_segmentation_flags_that_do_not_fit_are_user_errors(train_main, monkeypatch, capsys,
                                                            tmp_path):
     never = tmp_path / "never-written"
-    code, errors = _run_main(train_main, monkeypatch, capsys, [
+    code, errors = run_main(train_main, monkeypatch, capsys, [
         "--model=lraspp_v3_small", "--dataset=cityscapes", "--data_dir=/nonexistent/cs",
         f"--model_dir={never}"])
     assert code == 2 and errors == ["error: cityscapes dataset: '/nonexistent/cs' is not a "
                                     "directory; give --data_dir with leftImg8bit/ and gtFine/ "
                                     "(the official layout)"]
-    code, errors = _run_main(train_main, monkeypatch, capsys, [
+    code, errors = run_main(train_main, monkeypatch, capsys, [
         "--model=lraspp_v3_small", "--dataset=shapes", "--config.model.name=mobilenet_v2",
         f"--model_dir={never}"])
     assert code == 2 and errors[0].startswith("error: model 'mobilenet_v2' is not a "

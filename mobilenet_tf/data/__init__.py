@@ -63,9 +63,14 @@ def load_source(name, split, *, data_dir=None, training=None, seed=None, input_c
     else:
         raise UserError(f"unknown dataset '{name}'; choose one of {', '.join(DATASETS)} "
                         f"or {TFDS_PREFIX}NAME for a prepared TFDS dataset")
+    return _call_loader(loader, name, split, data_dir=data_dir, training=training, seed=seed,
+                        input_context=input_context, **options)
+
+
+def _call_loader(loader, name, split, **kwargs):
+    """loader(split, **kwargs), with an option the loader does not take as a UserError."""
     try:
-        return loader(split, data_dir=data_dir, training=training, seed=seed,
-                      input_context=input_context, **options)
+        return loader(split, **kwargs)
     except TypeError as error:
         if "unexpected keyword argument" not in str(error):
             raise
@@ -147,13 +152,8 @@ def get_segmentation(name, split, *, data_dir=None, batch_size=8, crop_size=(512
     training = split.startswith("train") if training is None else training
     if name == "masks" and eval_size:
         options.setdefault("eval_size", tuple(eval_size))
-    try:
-        source = SEGMENTATION_DATASETS[name](split, data_dir=data_dir, training=training,
-                                             seed=seed, input_context=input_context, **options)
-    except TypeError as error:
-        if "unexpected keyword argument" not in str(error):
-            raise
-        raise UserError(f"dataset '{name}' does not take that option: {error}") from None
+    source = _call_loader(SEGMENTATION_DATASETS[name], name, split, data_dir=data_dir,
+                          training=training, seed=seed, input_context=input_context, **options)
     local_batch_size = (input_context.get_per_replica_batch_size(batch_size)
                         if input_context else batch_size)
     dataset = mask_pipeline.make_batches(
@@ -192,13 +192,8 @@ def get_detection(name, split, *, anchors, image_size, batch_size, data_dir=None
     training = split.startswith("train") if training is None else training
     if name == "shapes":   # generated at the size asked for, not resized
         options.setdefault("image_size", image_size)
-    try:
-        source = DETECTION_DATASETS[name](split, data_dir=data_dir, training=training,
-                                          seed=seed, input_context=input_context, **options)
-    except TypeError as error:
-        if "unexpected keyword argument" not in str(error):
-            raise
-        raise UserError(f"dataset '{name}' does not take that option: {error}") from None
+    source = _call_loader(DETECTION_DATASETS[name], name, split, data_dir=data_dir,
+                          training=training, seed=seed, input_context=input_context, **options)
     local_batch_size = (input_context.get_per_replica_batch_size(batch_size)
                         if input_context else batch_size)
     dataset = box_pipeline.make_batches(
