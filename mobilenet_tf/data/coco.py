@@ -38,7 +38,7 @@ import tensorflow as tf
 
 from mobilenet_tf import UserError
 from mobilenet_tf.data import pipeline, tfds_prepared
-from mobilenet_tf.data.source import DatasetInfo, Source
+from mobilenet_tf.data.source import DatasetInfo, Source, check_data_dir
 
 # COCO 2017's 80 categories: (id, name) in id order (instances_val2017.json's categories).
 COCO_CATEGORIES = (
@@ -308,12 +308,7 @@ def _load_tfds(path, split, training, seed, input_context):
 def find_layout(data_dir, split):
     """("json", (annotation file, image dir)) | ("tfrecord", files) | ("tfds", path) for
     COCO 2017's split in data_dir, checked in that order; else a UserError."""
-    if not data_dir:
-        raise UserError(f"coco needs --data_dir: a directory to read it from; {_HOW_TO_GET}")
-    if not os.path.isdir(data_dir):
-        raise UserError(f"--data_dir {data_dir} does not exist; {_HOW_TO_GET}")
-    if split not in SPLIT_NAMES:
-        raise UserError(f"coco has splits train and validation, not '{split}'")
+    check_data_dir("coco", data_dir, split, SPLIT_NAMES, _HOW_TO_GET)
     folder = SPLIT_NAMES[split]
     annotations = os.path.join(data_dir, "annotations", f"instances_{folder}.json")
     if os.path.isfile(annotations):

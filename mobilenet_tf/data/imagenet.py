@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from mobilenet_tf import UserError
 from mobilenet_tf.data import pipeline, tfds_prepared
-from mobilenet_tf.data.source import DatasetInfo, Source
+from mobilenet_tf.data.source import DatasetInfo, Source, check_data_dir
 
 NUM_CLASSES = 1000
 TFRECORD_PATTERNS = {"train": "train-*", "validation": "validation-*"}
@@ -59,12 +59,7 @@ def _manual_dir(data_dir):
 def find_layout(data_dir, split):
     """("tfrecord", shard files) | ("tfds", prepared path) | ("manual", tars dir) for the
     split, checked in that order; a UserError naming what was looked for when none is there."""
-    if not data_dir:
-        raise UserError(f"imagenet needs --data_dir: a directory to read it from; {_HOW_TO_PREPARE}")
-    if not os.path.isdir(data_dir):
-        raise UserError(f"--data_dir {data_dir} does not exist; {_HOW_TO_PREPARE}")
-    if split not in TFRECORD_PATTERNS:
-        raise UserError(f"imagenet has splits train and validation, not '{split}'")
+    check_data_dir("imagenet", data_dir, split, TFRECORD_PATTERNS, _HOW_TO_PREPARE)
     files = glob.glob(os.path.join(data_dir, TFRECORD_PATTERNS[split]))
     if files:
         return "tfrecord", sorted(files)

@@ -332,14 +332,10 @@ def load_shapes(split, *, data_dir=None, training, seed, input_context, image_si
     generated = shapes.examples(split, dataset_seed, image_size, num_examples, max_shapes,
                                 input_context).map(
         lambda ex: {"image": ex["image"], "mask": ex["mask"][..., None]})
-    if count * image_size * image_size * 4 <= shapes.MEMORY_CACHE_BYTES and \
-            tf.executing_eagerly():
-        shard = (input_context.num_input_pipelines, input_context.input_pipeline_id
-                 ) if input_context else (1, 0)
-        key = ("masks", split, dataset_seed, image_size, count, max_shapes, shard)
-        if key not in shapes._rendered_splits:
-            shapes._rendered_splits[key] = shapes._to_arrays(generated)
-        generated = tf.data.Dataset.from_tensor_slices(shapes._rendered_splits[key])
+    rendered = shapes.rendered_once(
+        generated, ("masks", split, dataset_seed, image_size, count, max_shapes),
+        count * image_size * image_size * 4, input_context)   # image and mask bytes
+    generated = generated if rendered is None else rendered
     names = shapes.SEGMENTATION_CLASS_NAMES
     info = DatasetInfo(name="shapes", split=split, num_classes=len(names), class_names=names,
                        num_examples=count)

@@ -284,13 +284,10 @@ def load(split, *, data_dir=None, training, seed, input_context, image_size=128,
     generated = examples(split, dataset_seed, image_size, num_examples, max_shapes,
                          input_context).map(_classification_example)
     count = SPLIT_SIZES[split] if num_examples is None else num_examples
-    if count * image_size * image_size * 3 <= MEMORY_CACHE_BYTES and tf.executing_eagerly():
-        shard = (input_context.num_input_pipelines, input_context.input_pipeline_id
-                 ) if input_context else (1, 0)
-        key = (split, dataset_seed, image_size, count, max_shapes, shard)
-        if key not in _rendered_splits:
-            _rendered_splits[key] = _to_arrays(generated)
-        generated = tf.data.Dataset.from_tensor_slices(_rendered_splits[key])
+    rendered = rendered_once(generated, ("labels", split, dataset_seed, image_size, count,
+                                         max_shapes), count * image_size * image_size * 3,
+                             input_context)
+    generated = generated if rendered is None else rendered
     info = DatasetInfo(name="shapes", split=split, num_classes=len(CLASS_NAMES),
                        class_names=CLASS_NAMES, num_examples=count)
     return Source(generated, info, photos=False, default_image_size=image_size)
@@ -312,17 +309,29 @@ def load_detection(split, *, data_dir=None, training, seed, input_context, image
         split, dataset_seed, image_size, count, max_shapes, input_context)).map(
         lambda index, ex: {"image": ex["image"], "boxes": ex["boxes"],
                            "classes": ex["classes"], "image_id": index})
-    if count * image_size * image_size * 3 <= MEMORY_CACHE_BYTES and tf.executing_eagerly():
-        shard = (input_context.num_input_pipelines, input_context.input_pipeline_id
-                 ) if input_context else (1, 0)
-        key = ("boxes", split, dataset_seed, image_size, count, max_shapes, shard)
-        if key not in _rendered_splits:
-            _rendered_splits[key] = _to_arrays(generated.map(
-                lambda ex: {**ex, "count": tf.shape(ex["classes"])[0]}), padded=True)
-        generated = tf.data.Dataset.from_tensor_slices(_rendered_splits[key]).map(_unpad)
+    counted = generated.map(lambda ex: {**ex, "count": tf.shape(ex["classes"])[0]})
+    rendered = rendered_once(counted, ("boxes", split, dataset_seed, image_size, count,
+                                       max_shapes), count * image_size * image_size * 3,
+                             input_context, padded=True)
+    generated = generated if rendered is None else rendered.map(_unpad)
     info = DatasetInfo(name="shapes", split=split, num_classes=len(CLASS_NAMES),
                        class_names=CLASS_NAMES, num_examples=count)
     return Source(generated, info, photos=False, default_image_size=image_size)
+
+
+def rendered_once(generated, key, size_bytes, input_context, padded=False):
+    """The finite dataset `generated`, rendered once per process (under `key` and this
+    worker's shard) and served from memory, when its images take at most MEMORY_CACHE_BYTES
+    and we run eagerly; else None. train.py builds a new dataset every epoch, so a tf.data
+    cache would not outlive it. padded: see _to_arrays."""
+    if size_bytes > MEMORY_CACHE_BYTES or not tf.executing_eagerly():
+        return None
+    shard = (input_context.num_input_pipelines, input_context.input_pipeline_id
+             ) if input_context else (1, 0)
+    key = (*key, shard)
+    if key not in _rendered_splits:
+        _rendered_splits[key] = _to_arrays(generated, padded=padded)
+    return tf.data.Dataset.from_tensor_slices(_rendered_splits[key])
 
 
 def _unpad(stored):

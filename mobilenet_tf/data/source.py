@@ -1,8 +1,11 @@
 """What every dataset loader returns: raw examples of one split, and facts about the dataset."""
 import dataclasses
+import os
 from typing import Callable, Optional
 
 import tensorflow as tf
+
+from mobilenet_tf import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,3 +37,14 @@ class Source:
     parse: Optional[Callable] = None
     photos: bool = True
     default_image_size: int = 224
+
+
+def check_data_dir(dataset, data_dir, split, splits, how_to):
+    """UserError unless data_dir is an existing directory and split one of `splits`; how_to
+    says where to get the data (shared by the loaders that read --data_dir)."""
+    if not data_dir:
+        raise UserError(f"{dataset} needs --data_dir: a directory to read it from; {how_to}")
+    if not os.path.isdir(data_dir):
+        raise UserError(f"--data_dir {data_dir} does not exist; {how_to}")
+    if split not in splits:
+        raise UserError(f"{dataset} has splits train and validation, not '{split}'")
