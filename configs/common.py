@@ -66,6 +66,7 @@ def base(model="mobilenet_v3_small", dataset="shapes"):
         beta_1=0.9,
         beta_2=0.999,
         weight_decay=0.0,           # decoupled (AdamW)
+        lr_multipliers={},          # {layer name: learning-rate factor}, e.g. {"predictions": 0.1}
     )
     config.schedule = dict(
         name="cosine",              # constant | cosine | exponential | linear | poly

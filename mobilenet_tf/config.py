@@ -22,7 +22,8 @@ from mobilenet_tf import UserError, models
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(REPO_ROOT, "configs")
 OVERRIDE_PREFIX = "--config."
-OPEN_SECTIONS = ("model.options", "dataset.options")   # free-form: checked by build() / get()
+# Free-form sections, checked where they are used (models.build, data.get, the optimizer).
+OPEN_SECTIONS = ("model.options", "dataset.options", "optimizer.lr_multipliers")
 
 # (model, dataset) -> recipe file in configs/. Models without an ImageNet recipe of their own
 # and datasets other than these use the generic fine-tuning recipe.

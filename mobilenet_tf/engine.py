@@ -206,6 +206,7 @@ def prepare_model(task, config, num_classes, steps_per_epoch, total_steps):
         task.init_from(model, config.train.init_from, config)
     if config.train.freeze_backbone:
         task.freeze_backbone(model)
+    optim.check_lr_multipliers(model, config.optimizer.get("lr_multipliers", {}))
     optimizer = optim.build_optimizer(config, steps_per_epoch, total_steps)
     return compile_model(model, task, config, optimizer)
 

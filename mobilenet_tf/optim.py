@@ -12,11 +12,15 @@
   evaluation and export swap it in explicitly (callbacks.ema_weights).
 - The learning rate is `learning_rate * batch_size / base_batch_size` when base_batch_size
   is set (the linear scaling rule), warmed up linearly from 0 over warmup_epochs.
+- `lr_multipliers` ({layer name: factor}) scales the learning rate of the named layers'
+  variables: a slower classifier, or a slower backbone when fine-tuning.
 """
 import math
 
 import keras
 from keras import ops
+
+from mobilenet_tf import UserError
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "exponential", "linear", "poly")
@@ -77,8 +81,56 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
                 "floor": self.floor, "power": self.power}
 
 
+def layer_multiplier(path, multipliers):
+    """The learning-rate factor of the variable at `path` ("block_3_project/kernel"): the
+    factor of the first layer name in `multipliers` that is a component of the path, else 1."""
+    parts = path.split("/")[:-1]
+    for name, factor in multipliers.items():
+        if name in parts:
+            return float(factor)
+    return 1.0
+
+
+def check_lr_multipliers(model, multipliers):
+    """UserError unless every name in `multipliers` is a layer of `model` with trainable
+    weights and every factor a number >= 0 (a misspelt name would silently do nothing)."""
+    names = {part for variable in model.trainable_variables
+             for part in variable.path.split("/")[:-1]}
+    for name, factor in multipliers.items():
+        if name not in names:
+            raise UserError(f"optimizer.lr_multipliers: {model.name} has no layer {name!r} "
+                            "with trainable weights; use a layer name from model.summary()")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor < 0:
+            raise UserError(f"optimizer.lr_multipliers.{name}={factor!r}: give a number >= 0")
+
+
 class _EmaWithWarmup:
-    """Mixin: TensorFlow's EMA decay warm-up, and no silent overwrite at the end of fit()."""
+    """Mixin: TensorFlow's EMA decay warm-up, no silent overwrite at the end of fit(), and
+    per-layer learning-rate multipliers."""
+
+    def __init__(self, *args, lr_multipliers=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lr_multipliers = dict(lr_multipliers or {})
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        # By index, not by the variable's path: under tf.distribute update_step receives the
+        # replica's component variable, which only _get_variable_index maps back.
+        self._lr_factors = [layer_multiplier(v.path, self.lr_multipliers) for v in var_list]
+
+    def update_step(self, gradient, variable, learning_rate):
+        # Every backend's apply() reaches each variable through update_step, so scaling the
+        # rate here is a per-variable learning rate for any optimizer (for SGD the same as
+        # scaling that variable's gradient; the adaptive ones would normalise that away).
+        factor = self._lr_factors[self._get_variable_index(variable)]
+        if factor != 1.0:
+            learning_rate = learning_rate * factor
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "lr_multipliers": self.lr_multipliers}
 
     def _update_model_variables_moving_average(self, trainable_variables):
         if not self.use_ema:
@@ -152,6 +204,7 @@ def build_optimizer(config, steps_per_epoch, total_steps):
         global_clipnorm=config.train.gradient_clip_norm or None,
         use_ema=config.train.ema_decay > 0,
         ema_momentum=config.train.ema_decay or 0.99,
+        lr_multipliers=dict(settings.get("lr_multipliers", {})),
     )
     if settings.name == "sgd":
         return SGD(momentum=settings.momentum, nesterov=settings.nesterov, **common)

@@ -90,3 +90,48 @@ def test_ema_warms_up_and_is_not_copied_over_the_weights():
     assert average == pytest.approx(0.9, abs=1e-6)
     optimizer.finalize_variable_values([weight])   # Keras would copy the average here
     assert weight.numpy()[0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["sgd", "rmsprop", "adam"])
+def test_lr_multipliers_scale_the_named_layers_steps_only(name):
+    """optimizer.lr_multipliers: the named layer moves `factor` times as far in one step (from
+    fresh state every optimizer's first step is proportional to its rate); the rest as before."""
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="predictions")(
+        keras.layers.Dense(4, name="hidden")(inputs)))
+    start = [w.numpy().copy() for w in model.trainable_weights]
+    x, y = np.ones((8, 3), np.float32), np.zeros((8, 2), np.float32)
+
+    def one_step(multipliers):
+        for weight, value in zip(model.trainable_weights, start):
+            weight.assign(value)
+        config = _recipe(optimizer__name=name, optimizer__learning_rate=0.01,
+                         optimizer__lr_multipliers=multipliers, schedule__name="constant",
+                         schedule__warmup_epochs=0.0, train__gradient_clip_norm=0.0)
+        optimizer = optim.build_optimizer(config, steps_per_epoch=10, total_steps=100)
+        model.compile(optimizer=optimizer, loss="mse")
+        model.train_on_batch(x, y)
+        moves = {}
+        for weight, value in zip(model.trainable_weights, start):
+            moves[weight.path] = np.abs(weight.numpy() - value).max()
+        return moves
+
+    plain, scaled = one_step({}), one_step({"predictions": 0.1})
+    assert scaled["predictions/kernel"] == pytest.approx(0.1 * plain["predictions/kernel"],
+                                                         rel=1e-3)
+    assert scaled["predictions/bias"] == pytest.approx(0.1 * plain["predictions/bias"], rel=1e-3)
+    assert scaled["hidden/kernel"] == pytest.approx(plain["hidden/kernel"], rel=1e-5)
+    assert plain["hidden/kernel"] > 1e-4 and plain["predictions/kernel"] > 1e-4
+
+
+def test_lr_multipliers_name_layers_of_the_model_and_are_set_from_the_command_line():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="predictions")(inputs), name="tiny")
+    optim.check_lr_multipliers(model, {"predictions": 0.1})
+    with pytest.raises(optim.UserError, match="tiny has no layer 'predictons' with trainable"):
+        optim.check_lr_multipliers(model, {"predictons": 0.1})
+    with pytest.raises(optim.UserError, match="lr_multipliers.predictions=-1: give a number"):
+        optim.check_lr_multipliers(model, {"predictions": -1})
+    config = _recipe()
+    config_lib.set_field(config, "optimizer.lr_multipliers.predictions", 0.5)
+    assert dict(config.optimizer.lr_multipliers) == {"predictions": 0.5}
