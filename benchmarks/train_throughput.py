@@ -322,6 +322,9 @@ def torch_stepper(model, policy, compiled):
     import torch
     import torch.nn.functional as F
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    # Fixed shapes: let cuDNN time its algorithms once, as torchvision's reference training
+    # scripts do (XLA autotunes the same way under JAX).
+    torch.backends.cudnn.benchmark = True
     kind, batch, shape = setting(model)
     net = torch_model(model, shape).to(device, memory_format=torch.channels_last).train()
     optimizer = torch.optim.SGD(net.parameters(), lr=FLAGS.learning_rate, momentum=0.9)
@@ -471,14 +474,18 @@ def environment():
             "argv": " ".join(sys.argv[1:]),
             **{name: _version(name) for name in (
                 "keras", "jax", "jaxlib", "tensorflow", "torch", "torchvision", "numpy")}}
+    info["env"] = {k: v for k, v in os.environ.items() if k.startswith(("XLA_", "JAX_"))}
     if keras.backend.backend() == "jax":
         import jax
         device = jax.devices()[0]
         info["device"] = f"{device.platform}: {device.device_kind}"
+        info["jax_default_matmul_precision"] = jax.config.jax_default_matmul_precision
     try:
         import torch
         if torch.cuda.is_available():
             info["torch_device"] = torch.cuda.get_device_name(0)
+            info["torch_tf32"] = {"matmul": torch.backends.cuda.matmul.allow_tf32,
+                                  "cudnn": torch.backends.cudnn.allow_tf32}
     except ImportError:
         pass
     return info
