@@ -98,6 +98,7 @@ atexit.register(lambda: print("TENSORFLOW_LOADED",
 '''
 
 
+@pytest.mark.slow   # ~20 s alone on 2 cores (V1's variables built under JAX, one compile)
 def test_train_throughput_runs_under_jax_without_tensorflow(tmp_path):
     (tmp_path / "sitecustomize.py").write_text(NO_TENSORFLOW)
     out = tmp_path / "figures.json"
