@@ -89,20 +89,17 @@ def session_lock(tmp_path_factory, name):
         yield root
 
 
-@pytest.fixture(scope="session")
-def trained_shapes_run(tmp_path_factory):
-    """`python train.py` with its defaults (MobileNetV3-Small on Shapes, configs/shapes_cls.py;
-    about 170 CPU seconds, about 94% top-1), run once per test session and shared by every
-    test that needs a model that has learned (the learnability test, the int8 export checks).
-
-    A namespace: model_dir (pathlib.Path), process (its CompletedProcess) and cpu_seconds.
-    Under pytest-xdist the first worker to get here trains, the others wait (session_lock).
-    """
-    with session_lock(tmp_path_factory, "trained_shapes_run") as root:
-        model_dir, result = root / "trained_shapes_run", root / "trained_shapes_run.json"
+def shared_train_run(tmp_path_factory, name, *arguments):
+    """`python train.py *arguments`, run once per test session under the name `name` and
+    shared: under pytest-xdist the first worker to get here trains, the others wait
+    (session_lock) and read its result. A namespace: model_dir (pathlib.Path), process (its
+    CompletedProcess) and cpu_seconds."""
+    with session_lock(tmp_path_factory, name) as root:
+        model_dir, result = root / name, root / f"{name}.json"
         if not result.exists():
             started = cpu_seconds_of_children()
-            process = run_script("train.py", f"--model_dir={model_dir}", timeout=900)
+            process = run_script("train.py", *arguments, f"--model_dir={model_dir}",
+                                 timeout=900)
             result.write_text(json.dumps({
                 "args": process.args, "returncode": process.returncode,
                 "stdout": process.stdout, "stderr": process.stderr,
@@ -112,6 +109,21 @@ def trained_shapes_run(tmp_path_factory):
                                           saved["stderr"])
     return types.SimpleNamespace(model_dir=model_dir, process=process,
                                  cpu_seconds=saved["cpu_seconds"])
+
+
+@pytest.fixture(scope="session")
+def trained_shapes_run(tmp_path_factory):
+    """`python train.py` with its defaults (MobileNetV3-Small on Shapes, configs/shapes_cls.py;
+    about 170 CPU seconds, about 94% top-1), shared by every test that needs a model that has
+    learned (the learnability test, the int8 export checks). See shared_train_run."""
+    return shared_train_run(tmp_path_factory, "trained_shapes_run")
+
+
+@pytest.fixture(scope="session")
+def trained_shapes_run_v2(tmp_path_factory):
+    """`python train.py --model=v2` (MobileNetV2 0.35 at 80 px, configs/shapes_cls_v2.py;
+    about 155 CPU seconds, about 96% top-1), shared like trained_shapes_run."""
+    return shared_train_run(tmp_path_factory, "trained_shapes_run_v2", "--model=v2")
 
 # Parameter counts with a 1000-class top, as keras.applications reports them (and measured
 # against it live in test_models): (model, width, minimalistic) -> params.
