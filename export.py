@@ -3,6 +3,8 @@
     python export.py --model_dir=runs/RUN                          # all formats, into RUN/export
     python export.py --model_dir=runs/RUN --format=tflite_int8 --int8_io=int8
     python export.py --checkpoint=runs/RUN/best.keras --format=saved_model,onnx --output_dir=out
+    python export.py --model_dir=runs/SSDLITE_RUN --format=tflite_float32,tflite_int8 \
+        --detection_postprocess=tflite_op          # SSDLite with LiteRT's NMS op
 
 flags -> config (the run's config.json) -> model (EMA weights) -> images (calibration from
 the training split, check images from the eval split) -> export -> check -> table.
@@ -32,6 +34,12 @@ flags.DEFINE_integer("check_images", 500, "Held-out images to compare each artif
                      "Keras model on (0: no check).")
 flags.DEFINE_integer("latency_runs", 50, "Timed runs per latency figure (0: no timing).")
 flags.DEFINE_string("metrics_out", None, "Also write the check table to this JSON file.")
+flags.DEFINE_enum("detection_postprocess", None, list(export.detection.POSTPROCESS),
+                  "Detection: where TFLite formats run the NMS (default graph). graph: our "
+                  "per-class NMS as built-in ops, the Keras model's detections; tflite_op: "
+                  "LiteRT's TFLite_Detection_PostProcess custom op (what phone runtimes "
+                  "expect; needed for tflite_int8), with regular per-class NMS as ours. "
+                  "SavedModel, ONNX and .keras always run the graph NMS.")
 flags.DEFINE_list("input_size", None, "N or H,W: the exported input size of a model built for "
                   "any size (segmentation); default the run's dataset.eval_size, else the "
                   "evaluation frame.")
@@ -61,7 +69,12 @@ def main(argv):
     check_flags(FLAGS, export.parse_formats(FLAGS.format))   # names only: before any loading
     path = source.model_path(FLAGS.model_dir, FLAGS.checkpoint, FLAGS.weights)
     config = cli.run_or_recipe_config()
-    hook = export.hook_for(config.task)
+    if FLAGS.detection_postprocess and config.task != "detection":
+        raise cli.UserError(f"--detection_postprocess only applies to detection runs; this is "
+                            f"a {config.task} run")
+    options = ({"postprocess": FLAGS.detection_postprocess}
+               if FLAGS.detection_postprocess else {})
+    hook = export.hook_for(config.task, config, **options)
     formats = export.parse_formats(FLAGS.format, hook)
     model = source.load_model(config, path)
     size = source.input_size(config, model, FLAGS.input_size)

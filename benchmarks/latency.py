@@ -1,8 +1,11 @@
 """LiteRT latency of the exported MobileNets: TFLite float32 against full-integer int8, one
 thread, ours against keras.applications' equivalent model converted the same way in the
-same run (random weights: nothing is downloaded; latency does not depend on the values).
+same run (random weights: nothing is downloaded; latency does not depend on the values),
+and SSDLite detectors (80 COCO classes) at 320 with the NMS in the graph or LiteRT's
+TFLite_Detection_PostProcess op (int8 needs the op; see mobilenet_tf.export.detection).
 
     python benchmarks/latency.py [--resolution=224] [--runs=100] [--rounds=3]
+    python benchmarks/latency.py --models= --detectors=ssdlite_v3_large   # detection only
 
 Both models of a pair go through the same export path (uint8 pixels in, normalisation and
 softmax inside, batch 1; int8 calibrated on the same images) and run in the LiteRT
@@ -22,7 +25,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from mobilenet_tf import export  # noqa: E402
-from mobilenet_tf.export import runners  # noqa: E402
+from mobilenet_tf.export import detection, runners  # noqa: E402
 from mobilenet_tf.models import build  # noqa: E402
 
 RESOLUTION = flags.DEFINE_integer("resolution", 224, "input height and width")
@@ -30,6 +33,15 @@ RUNS = flags.DEFINE_integer("runs", 100, "timed invokes per figure, after 5 warm
 ROUNDS = flags.DEFINE_integer("rounds", 3, "times every artifact is timed, interleaved")
 CALIBRATION = flags.DEFINE_integer("calibration_images", 8, "int8 calibration images")
 MODELS = flags.DEFINE_list("models", ["v1", "v2", "v3_large", "v3_small"], "which models")
+DETECTORS = flags.DEFINE_list("detectors", ["ssdlite_v3_large", "ssdlite_v2"],
+                              "which SSDLite models (none: --detectors=)")
+DETECTION_RESOLUTION = flags.DEFINE_integer("detection_resolution", 320,
+                                            "the detectors' input height and width")
+DETECTION_MODELS = ("ssdlite_v2", "ssdlite_v3_large", "ssdlite_v3_small")
+# (label, export format, where the NMS runs): the graph NMS cannot be full-integer quantized.
+DETECTION_VARIANTS = (("float32, graph NMS", "tflite_float32", "graph"),
+                      ("float32, NMS op", "tflite_float32", "tflite_op"),
+                      ("int8, NMS op", "tflite_int8", "tflite_op"))
 
 
 def pairs(resolution):
@@ -63,14 +75,71 @@ def convert(model, directory, images):
                          representative=lambda: (x[None] for x in images))
 
 
+def convert_detector(name, resolution, directory, images):
+    """{variant label: path} of SSDLite `name` (80 classes, untrained with the focal prior,
+    as a focal-loss run starts) in each of DETECTION_VARIANTS."""
+    keras.backend.clear_session()
+    model = build(name, input_shape=(resolution, resolution, 3), class_prior=0.01)
+    paths = {}
+    for label, fmt, postprocess in DETECTION_VARIANTS:
+        hook = detection.DetectionExport(detection.anchors_for(model), postprocess=postprocess)
+        serving = export.Serving(model, hook)
+        paths[label] = export.export(serving, [fmt], os.path.join(directory, postprocess),
+                                     representative=lambda: (x[None] for x in images))[fmt]
+    return paths
+
+
+def detection_table(names, resolution, runs, rounds):
+    """Times every detector variant `rounds` times, interleaved; prints the table."""
+    images = calibration_images(CALIBRATION.value, resolution)
+    image = images[0].astype("uint8")
+    scratch = tempfile.mkdtemp(prefix="latency_det_")
+    artifacts = {}
+    for name in names:
+        for label, path in convert_detector(name, resolution, os.path.join(scratch, name),
+                                            images).items():
+            artifacts[(name, label)] = path
+        print(f"converted {name}", file=sys.stderr, flush=True)
+    times = {key: [] for key in artifacts}
+    for round_ in range(rounds):
+        for key, path in artifacts.items():
+            times[key].append(runners.TFLiteRunner(path, 1).latency_ms(image, 1, runs))
+        print(f"round {round_ + 1}: " + ", ".join(
+            f"{'/'.join(key)} {values[-1]:.2f}" for key, values in times.items()),
+            file=sys.stderr, flush=True)
+    labels = [label for label, _, _ in DETECTION_VARIANTS]
+    print(f"\nSSDLite, 80 classes, LiteRT interpreter, 1 thread, batch 1, {resolution}x"
+          f"{resolution}, median of {runs} invokes, median over {rounds} rounds (ms)\n")
+    print("| model | " + " | ".join(labels) + " | int8 speed-up (op) | file sizes (MB) |")
+    print("|---|" + "---:|" * (len(labels) + 2))
+    for name in names:
+        ms = {label: float(np.median(times[(name, label)])) for label in labels}
+        sizes = " / ".join(f"{os.path.getsize(artifacts[(name, label)]) / 1e6:.1f}"
+                           for label in labels)
+        print(f"| {name} | " + " | ".join(f"{ms[label]:.2f}" for label in labels)
+              + f" | {ms[labels[1]] / ms[labels[2]]:.2f}x | {sizes} |")
+
+
 def main(argv):
     del argv
-    images = calibration_images(CALIBRATION.value, RESOLUTION.value)
-    image = images[0].astype("uint8")
     table = pairs(RESOLUTION.value)
     unknown = set(MODELS.value) - set(table)
     if unknown:
         raise app.UsageError(f"unknown models {sorted(unknown)}; choose from {sorted(table)}")
+    unknown = set(DETECTORS.value) - set(DETECTION_MODELS)
+    if unknown:
+        raise app.UsageError(f"unknown detectors {sorted(unknown)}; choose from "
+                             f"{sorted(DETECTION_MODELS)}")
+    if MODELS.value:
+        classification_table(table)
+    if DETECTORS.value:
+        detection_table(DETECTORS.value, DETECTION_RESOLUTION.value, RUNS.value, ROUNDS.value)
+
+
+def classification_table(table):
+    """Converts, times and prints the classification pairs of --models."""
+    images = calibration_images(CALIBRATION.value, RESOLUTION.value)
+    image = images[0].astype("uint8")
     scratch = tempfile.mkdtemp(prefix="latency_")
     artifacts = {}   # (model, source, format) -> path
     for name in MODELS.value:

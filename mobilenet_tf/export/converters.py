@@ -112,11 +112,18 @@ def tflite_bytes(serving, fmt, *, representative=None, int8_io="uint8"):
         raise UserError(f"int8 input/output type must be uint8 or int8, got '{int8_io}'")
     # int8: a float input marked as exactly [0, 255], quantized by the converter to the
     # requested integer type; raw pixels in (uint8), pixels - 128 (int8).
-    function = (serving.function(batch=1, dtype="float32", pixel_range=True) if int8
-                else serving.function(batch=1))
+    # A hook with tflite_outputs (detection) adds its part after the model is frozen:
+    # freezing inlines every function, and a custom op's placeholder must stay one.
+    after = getattr(serving.hook, "tflite_outputs", None)
+    function = serving.function(batch=1, dtype="float32" if int8 else None, pixel_range=int8,
+                                raw=after is not None)
+    spec = serving.spec(1, "float32" if int8 else None)
     with errors.explained(fmt, serving.model, function):
-        converter = tf.lite.TFLiteConverter.from_concrete_functions(
-            [_frozen(function, serving.spec(1, "float32" if int8 else None))], tf.Module())
+        concrete = (_frozen(function, spec) if after is None
+                    else _frozen_then(function, lambda outputs: after(serving.model, outputs),
+                                      spec))
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], tf.Module())
+        converter.allow_custom_ops = getattr(serving.hook, "tflite_custom_ops", False)
         if fmt != "tflite_float32":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if fmt == "tflite_float16":
@@ -125,7 +132,8 @@ def tflite_bytes(serving, fmt, *, representative=None, int8_io="uint8"):
             converter.representative_dataset = lambda: ([x] for x in representative())
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.as_dtype(int8_io)
-            converter.inference_output_type = tf.as_dtype(int8_io)
+            if not getattr(serving.hook, "tflite_float_outputs", False):
+                converter.inference_output_type = tf.as_dtype(int8_io)
         return converter.convert()
 
 
@@ -137,6 +145,16 @@ def _frozen(function, spec):
     named = tf.function(lambda images: tf.nest.pack_sequence_as(
         concrete.structured_outputs, frozen(images)), input_signature=[spec])
     return named.get_concrete_function()
+
+
+def _frozen_then(function, after, spec):
+    """The concrete function of `function` (the model) frozen, followed by `after` (a
+    function of its outputs, without variables), which is traced unfrozen."""
+    concrete = function.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete)
+    whole = tf.function(lambda images: after(tf.nest.pack_sequence_as(
+        concrete.structured_outputs, frozen(images))), input_signature=[spec], autograph=False)
+    return whole.get_concrete_function()
 
 
 def _onnx(serving, path):

@@ -41,11 +41,12 @@ def hard_activation_layers(model):
     return kinds["hard_swish"] + kinds["hard_silu"], kinds["hard_sigmoid"]
 
 
-def hard_activations(model, content):
+def hard_activations(model, content, ignore=None):
     """How the hard activations of `model` appear in flatbuffer `content`: a dict with the
     Keras layer counts, the HARD_SWISH kernels, the RELU6s fused into another op, the loose
-    elementwise ops that should not be there, and `fused` (all as expected)."""
-    counts = ops(content)
+    elementwise ops that should not be there, and `fused` (all as expected). ignore: an
+    ops() Counter of ops that belong to something else (detection's post-processing)."""
+    counts = ops(content) - collections.Counter(ignore or {})
     hard_swish, hard_sigmoid = hard_activation_layers(model)
     kernels = sum(n for (name, _), n in counts.items() if name == "HARD_SWISH")
     fused_relu6 = sum(n for (name, fused), n in counts.items() if fused == "RELU6")

@@ -32,17 +32,22 @@ def check(serving, artifacts, images, labels, *, latency_runs=50, threads=None):
     """
     threads = threads or sorted({1, runners.all_threads()})
     reference = reference_outputs(serving, images)
+    hook = serving.hook
+    # A hook may need the comparison run at some thread count (detection: LiteRT's NMS op).
+    check_threads = getattr(hook, "check_threads", None)
     rows = []
     for fmt, path in artifacts.items():
-        runner = runners.load(fmt, path, serving.input_type)
+        runner = runners.load(fmt, path, serving.input_type, threads=check_threads)
         row = {"format": fmt, "path": path, "size_bytes": size_bytes(path),
-               **serving.hook.compare(reference, runner(images), labels)}
+               **hook.compare(reference, runner(images), labels)}
         if latency_runs and hasattr(runner, "latency_ms"):
             row["latency_ms"] = {str(n): runner.latency_ms(images[0], n, latency_runs)
                                  for n in threads}
         if fmt.startswith("tflite_"):
             with open(path, "rb") as f:
-                row["graph"] = graph.hard_activations(serving.model, f.read())
+                ignore = (hook.tflite_postprocess_ops(serving.model)
+                          if hasattr(hook, "tflite_postprocess_ops") else None)
+                row["graph"] = graph.hard_activations(serving.model, f.read(), ignore)
         rows.append(row)
     return rows
 

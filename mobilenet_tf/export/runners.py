@@ -19,10 +19,11 @@ def all_threads():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def load(fmt, path, input_type="uint8"):
-    """The runner for artifact `path` of format `fmt`."""
+def load(fmt, path, input_type="uint8", threads=None):
+    """The runner for artifact `path` of format `fmt`; threads: the LiteRT interpreter's
+    (default all_threads())."""
     if fmt.startswith("tflite_"):
-        return TFLiteRunner(path)
+        return TFLiteRunner(path, threads)
     if fmt == "onnx":
         return OnnxRunner(path, input_type)
     if fmt == "saved_model":
@@ -53,11 +54,11 @@ def _median_ms(step, runs, warmup=5):
 class TFLiteRunner:
     """A .tflite file in the LiteRT interpreter, one image per invoke (batch 1)."""
 
-    def __init__(self, path):
+    def __init__(self, path, threads=None):
         from ai_edge_litert.interpreter import Interpreter
         self._interpreter_class = Interpreter
         self.path = path
-        self.interpreter = self._interpreter(threads=all_threads())
+        self.interpreter = self._interpreter(threads=threads or all_threads())
         self.input = self.interpreter.get_input_details()[0]
         self.outputs = self.interpreter.get_signature_runner().get_output_details()
 

@@ -104,28 +104,33 @@ class Serving:
         self.size = image_size(self.model)
         self._pixels_in = takes_pixels(self.model)
 
+    def model_outputs(self, pixels):
+        """float32 (B, H, W, 3) pixels in [0, 255] -> the model's raw outputs (tf tensors)."""
+        x = pixels if self._pixels_in else pixels / (PIXEL_MAX / 2) - 1.0
+        return self.model(x, training=False)
+
     def outputs(self, pixels):
         """float32 (B, H, W, 3) pixels in [0, 255] -> the task's outputs (tf tensors)."""
-        x = pixels if self._pixels_in else pixels / (PIXEL_MAX / 2) - 1.0
-        return self.hook.serving_outputs(self.model, self.model(x, training=False))
+        return self.hook.serving_outputs(self.model, self.model_outputs(pixels))
 
     def spec(self, batch=None, dtype=None):
         """The TensorSpec of the image input: `batch` None for any batch size."""
         return tf.TensorSpec([batch, *self.size, 3], dtype or self.input_type, name=INPUT_NAME)
 
-    def function(self, batch=None, dtype=None, pixel_range=False):
+    def function(self, batch=None, dtype=None, pixel_range=False, raw=False):
         """A tf.function of the signature, traced for (batch, H, W, 3) images of `dtype`.
 
         pixel_range=True marks the float input as exactly [0, 255] (a fake-quant node), so
         full-integer quantization gives the input scale 1 and zero point 0 (uint8) or -128
         (int8) and an app feeds raw pixels, whatever the calibration images held.
+        raw=True stops at the model's own outputs (the task hook's part left out).
         """
         def serve(images):
             pixels = tf.cast(images, tf.float32)
             if pixel_range:
                 pixels = tf.quantization.fake_quant_with_min_max_args(
                     pixels, min=0.0, max=PIXEL_MAX, num_bits=8)
-            return self.outputs(pixels)
+            return self.model_outputs(pixels) if raw else self.outputs(pixels)
         return tf.function(serve, input_signature=[self.spec(batch, dtype)], autograph=False)
 
     def keras_model(self):

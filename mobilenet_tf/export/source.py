@@ -69,8 +69,9 @@ def input_size(config, model, flag=None):
 def fit_to_size(pixels, labels, size):
     """Segmentation images and (N, H, W) masks cropped or padded (bottom and right, as the
     evaluation pipeline pads: mid-grey pixels, ignored mask pixels) to size (height, width);
-    classification batches pass unchanged."""
-    if np.ndim(labels) != 3 or tuple(pixels.shape[1:3]) == tuple(size):
+    classification and detection batches (already at the model's size) pass unchanged."""
+    if (isinstance(labels, dict) or np.ndim(labels) != 3
+            or tuple(pixels.shape[1:3]) == tuple(size)):
         return pixels, labels
     pad = [(0, max(size[0] - pixels.shape[1], 0)), (0, max(size[1] - pixels.shape[2], 0))]
     pixels = np.pad(pixels, [(0, 0), *pad, (0, 0)], constant_values=PAD_VALUE)
@@ -80,7 +81,8 @@ def fit_to_size(pixels, labels, size):
 
 def images(config, split, count, *, shuffled=False):
     """(uint8 (N, H, W, 3) images, labels (classification: (N,); segmentation: (N, H, W)
-    masks)) of up to `count` examples of `split`.
+    masks; detection: the ground-truth dict COCO evaluation takes, see
+    data.get_detection's groundtruth)) of up to `count` examples of `split`.
 
     shuffled=True draws them from the shuffled training stream (flips and crops on, MixUp,
     CutMix and RandAugment off, so they look like what the model meets when deployed);
@@ -91,14 +93,22 @@ def images(config, split, count, *, shuffled=False):
     if shuffled:
         config.dataset.update(mixup_alpha=0.0, cutmix_alpha=0.0, randaugment_ops=0)
     config.train.batch_size = min(64, count)
-    dataset, _ = task.build_inputs(config, split, training=shuffled)
+    if config.task == "detection":   # each image's boxes, not the anchor targets
+        dataset, _ = task.build_inputs(config, split, training=shuffled, groundtruth=True)
+    else:
+        dataset, _ = task.build_inputs(config, split, training=shuffled)
     pixels, labels, total = [], [], 0
     for batch_images, batch_labels in dataset:
         pixels.append(np.asarray(batch_images))
-        labels.append(np.asarray(batch_labels))
+        labels.append({key: np.asarray(value) for key, value in batch_labels.items()
+                       if key.startswith("gt_") or key in ("image_id", "original_size")}
+                      if isinstance(batch_labels, dict) else np.asarray(batch_labels))
         total += len(pixels[-1])
         if total >= count:
             break
     if not pixels:
         raise UserError(f"the {config.dataset.name} {split} split gave no images")
+    if isinstance(labels[0], dict):
+        return np.concatenate(pixels)[:count], {
+            key: np.concatenate([part[key] for part in labels])[:count] for key in labels[0]}
     return np.concatenate(pixels)[:count], np.concatenate(labels)[:count]

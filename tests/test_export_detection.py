@@ -1,0 +1,162 @@
+"""SSDLite export (issue 7): export.py on a detection run writes SavedModel and TFLite float32
+with the NMS in the graph, which give the Keras detection model's detections, and a table
+with the COCO AP difference; the TFLite_Detection_PostProcess variant converts to LiteRT's
+custom op and runs in the LiteRT interpreter with the same detections; int8 with the graph
+NMS is refused in one line."""
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from mobilenet_tf import UserError, config as config_lib, export
+from mobilenet_tf.export import detection, report, runners, source
+from mobilenet_tf.models import build
+from test_export import REPO, WIDTH, run
+
+SIZE, CLASSES, IMAGES = 128, 6, 16   # Shapes has 6 classes
+# A fresh model scores every (anchor, class) alike: at the recipe's threshold (0.01) every
+# image would have 100 detections (the cap) or none. The threshold is set where about this
+# fraction of the check images' scores pass, so each image gets a few detections.
+PASSING = 0.004
+
+
+def shapes_config():
+    """configs/shapes_det.py made cheap: few Shapes images rendered, V3-Small 0.35 at SIZE."""
+    config = config_lib.load_recipe(os.path.join(REPO, "configs", "shapes_det.py"))
+    config.model.update(width=WIDTH)
+    config.dataset.image_size = SIZE   # the recipe's size may change; these tests fix theirs
+    config.dataset.options.update(num_examples=IMAGES, eval_examples=IMAGES)
+    return config
+
+
+def spread_detector():
+    """A seeded, untrained SSDLite V3-Small 0.35 with its class scores spread 20x wider
+    than a fresh head's (which starts every class at the focal prior, 0.01)."""
+    keras.utils.set_random_seed(0)
+    model = build("ssdlite_v3_small", width=WIDTH, input_shape=(SIZE, SIZE, 3),
+                  num_classes=CLASSES, include_preprocessing=True, class_prior=0.01)
+    for layer in model.layers:
+        if layer.name.startswith("class_predictor_") and layer.name.endswith("_conv"):
+            kernel, bias = layer.get_weights()
+            layer.set_weights([20 * kernel, bias + 2.5])
+    return model
+
+
+def score_threshold(model, images):
+    """The class score that PASSING of `model`'s (anchor, class) scores on `images` exceed."""
+    logits = np.asarray(model(images.astype("float32"))["classes"])[..., 1:]
+    return float(1 / (1 + np.exp(-np.quantile(logits, 1 - PASSING))))
+
+
+@pytest.fixture(scope="module")
+def shapes_images():
+    """(uint8 images, ground-truth dict) of IMAGES Shapes validation images, as export.py
+    draws them for the check."""
+    return source.images(shapes_config(), "validation", IMAGES)
+
+
+@pytest.fixture(scope="module")
+def detector(shapes_images):
+    """(spread_detector(), the score threshold for the check images)."""
+    model = spread_detector()
+    return model, score_threshold(model, shapes_images[0])
+
+
+def custom_options(path):
+    """{custom op name: its flexbuffer options} of a LiteRT file."""
+    from ai_edge_litert import schema_py_generated as schema
+    from flatbuffers import flexbuffers
+
+    with open(path, "rb") as f:
+        model = schema.ModelT.InitFromPackedBuf(bytearray(f.read()), 0)
+    return {model.operatorCodes[op.opcodeIndex].customCode.decode():
+            flexbuffers.Loads(bytes(op.customOptions))
+            for subgraph in model.subgraphs for op in subgraph.operators
+            if model.operatorCodes[op.opcodeIndex].customCode}
+
+
+def test_export_py_on_a_detection_run_gives_the_keras_detections_and_the_ap_difference(
+        detector, shapes_images, tmp_path):
+    """A run as train.py leaves it for SSDLite on Shapes (config.json, final.keras), exported
+    with the NMS in the graph: the config's anchors and NMS settings, the ground-truth boxes
+    of its evaluation split for AP. (The SavedModel and TFLite round trips are tested here
+    only: each export of a detector costs seconds.)"""
+    model, threshold = detector
+    model_dir = tmp_path / "run"
+    model_dir.mkdir()
+    config = shapes_config()
+    config.detection.score_threshold = threshold
+    (model_dir / "config.json").write_text(config_lib.to_json(config))
+    model.save(model_dir / "final.keras")
+    metrics, output_dir = tmp_path / "metrics.json", tmp_path / "out"
+    process = run(f"--model_dir={model_dir}", "--format=saved_model,tflite_float32",
+                  f"--output_dir={output_dir}", f"--check_images={IMAGES}",
+                  "--latency_runs=0", f"--metrics_out={metrics}")
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
+    assert "| max box diff | max score diff | detections matched | AP | AP - Keras |" in stdout
+    assert sorted(os.listdir(output_dir)) == ["model_float32.tflite", "saved_model"]
+    rows = {row["format"]: row for row in json.loads(metrics.read_text())["rows"]}
+    for row in rows.values():
+        assert row["matched"] == 1.0 and row["same_count"] == 1.0, row
+        assert row["max_box_diff"] <= 1e-4 and row["max_score_diff"] <= 1e-4, row
+        assert abs(row["ap_delta"]) <= 1e-6 and abs(row["ap50_delta"]) <= 1e-6, row
+        assert row["detections"] >= 3 * IMAGES, row   # not trivial: agreement means something
+    # TFLite: built-in ops only (the NMS loop is a WHILE), uint8 pixels in, and the NMS's own
+    # MINIMUM / MAXIMUM / DIV do not count against the fused hard activations.
+    path = str(output_dir / "model_float32.tflite")
+    with open(path, "rb") as f:
+        ops = {name for name, _ in export.graph.ops(f.read())}
+    assert "WHILE" in ops and "CUSTOM" not in ops
+    assert rows["tflite_float32"]["graph"]["fused"], rows["tflite_float32"]["graph"]
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_path=path)
+    assert interpreter.get_signature_list()["serving_default"]["outputs"] == [
+        "boxes", "classes", "num_detections", "scores"]
+    (image,) = interpreter.get_input_details()
+    assert image["dtype"] == np.uint8 and list(image["shape"]) == [1, SIZE, SIZE, 3]
+    outputs = runners.load("tflite_float32", path)(shapes_images[0])
+    assert outputs["num_detections"].max() < 100   # below the cap
+    assert len(np.unique(outputs["classes"][outputs["scores"] > 0])) >= 3
+
+
+def test_tflite_detection_postprocess_op_runs_in_litert_with_the_keras_detections(
+        detector, shapes_images, tmp_path):
+    model, threshold = detector
+    hook = detection.DetectionExport(detection.anchors_for(model), postprocess="tflite_op",
+                                     score_threshold=threshold)
+    serving = export.Serving(model, hook)
+    path = export.export(serving, ["tflite_float32"], str(tmp_path))["tflite_float32"]
+    (row,) = export.check(serving, {"tflite_float32": path}, *shapes_images, latency_runs=0)
+    print(f"\nssdlite_v3_small, TFLite_Detection_PostProcess\n{export.table([row], hook)}")
+    options = custom_options(path)["TFLite_Detection_PostProcess"]
+    assert options["use_regular_nms"] and options["num_classes"] == CLASSES
+    assert options["max_detections"] == 100 and abs(options["nms_iou_threshold"] - 0.6) < 1e-6
+    assert row["matched"] == 1.0 and row["same_count"] == 1.0, row
+    assert row["max_box_diff"] <= 1e-4 and row["max_score_diff"] <= 1e-4, row
+    assert abs(row["ap_delta"]) <= 1e-6 and row["detections"] >= 3 * IMAGES, row
+    assert row["graph"]["fused"], row["graph"]
+    # Called directly, in the interpreter phone runtimes embed: float32 outputs, the top
+    # boxes and classes of the Keras model.
+    from ai_edge_litert.interpreter import Interpreter
+    images, _ = shapes_images
+    outputs = Interpreter(model_path=path, num_threads=1).get_signature_runner()(
+        images=images[:1])
+    assert {name: value.dtype for name, value in outputs.items()} == dict.fromkeys(
+        ["boxes", "classes", "num_detections", "scores"], np.float32)
+    keras_outputs = report.reference_outputs(serving, images[:1])
+    top = min(3, int(keras_outputs["num_detections"][0]))
+    assert top > 0
+    np.testing.assert_allclose(outputs["boxes"][0, :top], keras_outputs["boxes"][0, :top],
+                               atol=1e-4)
+    np.testing.assert_array_equal(outputs["classes"][0, :top], keras_outputs["classes"][0, :top])
+
+
+def test_int8_with_the_graph_nms_is_refused_in_one_line(detector, tmp_path):
+    model, _ = detector
+    serving = export.Serving(model, detection.DetectionExport(detection.anchors_for(model)))
+    with pytest.raises(UserError, match="--detection_postprocess=tflite_op") as error:
+        export.export(serving, ["tflite_int8"], str(tmp_path), representative=lambda: [])
+    assert "\n" not in str(error.value) and os.listdir(tmp_path) == []
