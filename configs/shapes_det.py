@@ -17,8 +17,8 @@ on the full Shapes at 372 steps (COCO AP50 on the validation split):
   (4 epochs of a synthetic set gain nothing from it); focal rather than softmax (0.42 vs 0.36).
   min_scale 0.15 or 0.1 instead of 0.2: worse (0.37, 0.17); EMA of the weights: no gain;
   width 1.0: unstable at this rate (0.05).
-Expected: COCO AP50 0.58 (AP 0.43, AP75 0.49) on the validation split after 372 steps (4
-epochs), measured 2026-11-24: about 200 CPU seconds on 2 shared CPU cores.
+Expected: COCO AP50 0.58 and 0.55 (seeds 0 and 1; AP 0.43 and 0.39) on the validation split
+after 372 steps (4 epochs), measured 2026-11-24: about 200 CPU seconds on 2 shared CPU cores.
 """
 from configs import common
 
