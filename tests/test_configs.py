@@ -17,7 +17,7 @@ CONFIG_DIR = config_lib.CONFIG_DIR
 RECIPES = sorted(
     os.path.basename(path) for path in glob.glob(os.path.join(CONFIG_DIR, "*.py"))
     if os.path.basename(path) not in ("common.py", "__init__.py"))
-OPEN_SECTIONS = ("model.options", "dataset.options")
+OPEN_SECTIONS = config_lib.OPEN_SECTIONS   # free-form: one leaf each
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")            # mobilenet_tf.optim.OPTIMIZERS
 SCHEDULES = ("constant", "cosine", "exponential", "linear", "poly")  # mobilenet_tf.optim.SCHEDULES
 
