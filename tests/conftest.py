@@ -76,6 +76,39 @@ def cpu_seconds_of_children():
     return usage.ru_utime + usage.ru_stime
 
 
+# Scheduling for the 2-core CI (pytest.ini: -n 2 --maxschedchunk=1, so each worker holds at
+# most two tests and takes the next when one ends). The longest tests go first, in pairs per
+# worker: worker 1 gets the first two, worker 2 the next two. The first two of all build the
+# session's shared trained runs, and every other test that needs a trained run goes last, so
+# no worker sits waiting on a run another worker is still training.
+FIRST = (
+    "test_export.py::test_every_format_is_written_and_nothing_partial_is_left"
+    "[mobilenet_v3_small]",
+    "test_detection.py::test_train_py_learns_shapes_boxes_and_evaluate_py_reproduces_the_ap",
+    "test_export.py::test_every_format_is_written_and_nothing_partial_is_left[mobilenet_v2]",
+    "test_backends.py::test_every_model_runs_and_trains_under_jax_without_tensorflow",
+    "test_segmentation.py::test_a_small_lraspp_learns_shapes_masks_in_minutes_on_a_cpu",
+    "test_distributed.py::test_two_workers_stay_in_sync_and_match_one_worker",
+    "test_train.py::test_a_run_killed_after_a_checkpoint_resumes_to_the_same_state",
+    "test_backends.py::test_train_py_under_jax_trains_data_parallel_over_two_devices",
+)
+# Fixtures that need a shared trained run (test_export's `exported` and the learnability
+# test take theirs through request.getfixturevalue, so they are named here by hand).
+TRAINED_RUN_USERS = {"trained_shapes_run", "trained_shapes_run_v2", "exported"}
+
+
+def pytest_collection_modifyitems(items):
+    """Orders the suite for the workers (see FIRST); otherwise collection order."""
+    def rank(item):
+        for position, suffix in enumerate(FIRST):
+            if item.nodeid.endswith(suffix):
+                return (0, position)
+        needs_run = (TRAINED_RUN_USERS & set(item.fixturenames)
+                     or item.path.name == "test_shapes_learnable.py")
+        return (2, 0) if needs_run else (1, 0)
+    items.sort(key=rank)   # stable: ties keep collection order
+
+
 @contextlib.contextmanager
 def session_lock(tmp_path_factory, name):
     """Yields the temporary directory that every pytest-xdist worker of this test run shares

@@ -19,7 +19,7 @@ from conftest import session_lock
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE, WIDTH = 32, 0.35
-CALIBRATION_IMAGES, CHECK_IMAGES = 100, 600
+CALIBRATION_IMAGES, CHECK_IMAGES = 100, 300
 # Largest output (probability) difference from the Keras model, per format (issue 7).
 TOLERANCE = {"saved_model": 1e-4, "keras": 1e-4, "onnx": 1e-4, "tflite_float32": 1e-4,
              "tflite_float16": 1e-2}
