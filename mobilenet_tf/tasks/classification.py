@@ -21,14 +21,18 @@ def model_options_of(config, num_classes):
     """The build() keyword options that config.model and the dataset ask for."""
     name = models.canonical_name(config.model.name)
     size = config.dataset.image_size
+    accepted = model_options.accepted_options(models.BACKBONES[name])
     options = dict(input_shape=(size, size, 3), num_classes=num_classes,
-                   dropout=config.model.dropout, bn_momentum=config.model.bn_momentum,
-                   bn_epsilon=config.model.bn_epsilon, include_preprocessing=True,
-                   **config.model.options.to_dict())
-    if "width" in model_options.accepted_options(models.BACKBONES[name]):
+                   dropout=config.model.dropout, include_preprocessing=True)
+    # SqueezeNet has no batch norm and no width multiplier: the recipe's fields for them
+    # only reach the models that have them.
+    if "bn_momentum" in accepted:
+        options.update(bn_momentum=config.model.bn_momentum, bn_epsilon=config.model.bn_epsilon)
+    if "width" in accepted:
         options["width"] = config.model.width
     elif config.model.width != 1.0:
         raise UserError(f"model '{name}' has no width multiplier; leave model.width at 1.0")
+    options.update(config.model.options.to_dict())
     return name, options
 
 
