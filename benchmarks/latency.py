@@ -26,7 +26,7 @@ from absl import app, flags  # noqa: E402
 
 from mobilenet_tf import export  # noqa: E402
 from mobilenet_tf.export import detection, runners  # noqa: E402
-from mobilenet_tf.models import build  # noqa: E402
+from mobilenet_tf.models import build, names  # noqa: E402
 
 RESOLUTION = flags.DEFINE_integer("resolution", 224, "input height and width")
 RUNS = flags.DEFINE_integer("runs", 100, "timed invokes per figure, after 5 warm-up invokes")
@@ -37,7 +37,6 @@ DETECTORS = flags.DEFINE_list("detectors", ["ssdlite_v3_large", "ssdlite_v2"],
                               "which SSDLite models (none: --detectors=)")
 DETECTION_RESOLUTION = flags.DEFINE_integer("detection_resolution", 320,
                                             "the detectors' input height and width")
-DETECTION_MODELS = ("ssdlite_v2", "ssdlite_v3_large", "ssdlite_v3_small")
 # (label, export format, where the NMS runs): the graph NMS cannot be full-integer quantized.
 DETECTION_VARIANTS = (("float32, graph NMS", "tflite_float32", "graph"),
                       ("float32, NMS op", "tflite_float32", "tflite_op"),
@@ -70,7 +69,7 @@ def calibration_images(count, resolution):
 
 def convert(model, directory, images):
     """{format: path} of the float32 and int8 LiteRT files of `model`."""
-    serving = export.Serving(model, export.TASK_EXPORTS["classification"])
+    serving = export.Serving(model, export.hook_for("classification"))
     return export.export(serving, ["tflite_float32", "tflite_int8"], directory,
                          representative=lambda: (x[None] for x in images))
 
@@ -126,10 +125,10 @@ def main(argv):
     unknown = set(MODELS.value) - set(table)
     if unknown:
         raise app.UsageError(f"unknown models {sorted(unknown)}; choose from {sorted(table)}")
-    unknown = set(DETECTORS.value) - set(DETECTION_MODELS)
+    unknown = set(DETECTORS.value) - set(names("detection"))
     if unknown:
         raise app.UsageError(f"unknown detectors {sorted(unknown)}; choose from "
-                             f"{sorted(DETECTION_MODELS)}")
+                             f"{sorted(names('detection'))}")
     if MODELS.value:
         classification_table(table)
     if DETECTORS.value:

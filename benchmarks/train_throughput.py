@@ -54,13 +54,24 @@ from absl import app, flags  # noqa: E402
 
 from mobilenet_tf import metrics  # noqa: E402
 from mobilenet_tf.detection import losses as detection_losses  # noqa: E402
-from mobilenet_tf.models import build  # noqa: E402
+from mobilenet_tf.models import build, entry  # noqa: E402
 
-MODELS = ("v1", "v2", "v3_large", "v3_small", "ssdlite", "lraspp")
 PEERS = ("ours", "keras_applications", "torchvision_eager", "torchvision_compile")
 POLICIES = ("mixed_bfloat16", "float32", "mixed_float16")
 FLAGS = flags.FLAGS
-flags.DEFINE_list("models", list(MODELS), f"which of {', '.join(MODELS)}")
+# workload: (our registry name, torchvision's name); the task and the keras.applications
+# class come from the registry row.
+_WORKLOAD_MODELS = {
+    "v1": ("mobilenet_v1", None),
+    "v2": ("mobilenet_v2", "mobilenet_v2"),
+    "v3_large": ("mobilenet_v3_large", "mobilenet_v3_large"),
+    "v3_small": ("mobilenet_v3_small", "mobilenet_v3_small"),
+    "ssdlite": ("ssdlite_v3_large", "ssdlite320_mobilenet_v3_large"),
+    "lraspp": ("lraspp_v3_large", "lraspp_mobilenet_v3_large"),
+}
+
+flags.DEFINE_list("models", list(_WORKLOAD_MODELS),
+                  f"which of {', '.join(_WORKLOAD_MODELS)}")
 flags.DEFINE_list("peers", list(PEERS), f"which of {', '.join(PEERS)}")
 flags.DEFINE_list("precision", ["mixed_bfloat16", "float32"], f"of {', '.join(POLICIES)}")
 flags.DEFINE_integer("batch_size", 0, "per-step batch for every model (0: each model's default)")
@@ -83,16 +94,11 @@ flags.DEFINE_float("learning_rate", 0.01, "SGD learning rate (momentum 0.9)")
 
 # ------------------------------------------------------------------------- workloads
 
-WORKLOADS = {   # model: (kind, our registry name, keras.applications class, torchvision name)
-    "v1": ("classification", "mobilenet_v1", "MobileNet", None),
-    "v2": ("classification", "mobilenet_v2", "MobileNetV2", "mobilenet_v2"),
-    "v3_large": ("classification", "mobilenet_v3_large", "MobileNetV3Large",
-                 "mobilenet_v3_large"),
-    "v3_small": ("classification", "mobilenet_v3_small", "MobileNetV3Small",
-                 "mobilenet_v3_small"),
-    "ssdlite": ("detection", "ssdlite_v3_large", None, "ssdlite320_mobilenet_v3_large"),
-    "lraspp": ("segmentation", "lraspp_v3_large", None, "lraspp_mobilenet_v3_large"),
-}
+WORKLOADS = {   # workload: (task, our registry name, keras.applications class, torchvision)
+    workload: (entry(name).task, name,
+               entry(name).keras_application if entry(name).task == "classification" else None,
+               torchvision_name)
+    for workload, (name, torchvision_name) in _WORKLOAD_MODELS.items()}
 DEFAULT_BATCH = {"classification": 256, "detection": 64, "segmentation": 16}
 DEFAULT_SIZE = {"classification": 224, "detection": 320, "segmentation": 512}
 IMAGENET_CLASSES, CITYSCAPES_CLASSES = 1000, 19
@@ -539,7 +545,7 @@ def table(results):
 
 def check_flags():
     """UsageError for unknown names and non-positive counts."""
-    for name, values, valid in (("models", FLAGS.models, MODELS), ("peers", FLAGS.peers, PEERS),
+    for name, values, valid in (("models", FLAGS.models, tuple(WORKLOADS)), ("peers", FLAGS.peers, PEERS),
                                 ("precision", FLAGS.precision, POLICIES)):
         unknown = sorted(set(values) - set(valid))
         if unknown:

@@ -38,9 +38,10 @@ def define_flags():
     """The flags every entry point takes (each default None: the recipe decides)."""
     flags.DEFINE_string("config", None, "Recipe file, configs/FILE.py[:ARG]. Default: the one "
                         "--model and --dataset pick. Override fields with --config.KEY=VALUE.")
-    flags.DEFINE_string("model", None, f"Model name ({', '.join(models.MODEL_NAMES)} or "
-                        "v1, v2, v3_large, v3_small; segmentation and detection: "
-                        f"{', '.join(models.TASK_MODEL_NAMES)}). Default: {DEFAULT_MODEL}.")
+    flags.DEFINE_string("model", None, "Model name; " + "; ".join(
+        f"{task}: {', '.join(models.names(task))}"
+        for task in ("classification", "detection", "segmentation")) +
+        f" (aliases {', '.join(models.ALIASES)}). Default: {DEFAULT_MODEL}.")
     flags.DEFINE_string("dataset", None, "imagenet, folder, shapes or tfds:NAME; segmentation: "
                         "cityscapes, voc2012, masks or shapes; detection: coco, coco_json or "
                         f"shapes. Default: {DEFAULT_DATASET}.")

@@ -25,70 +25,11 @@ OVERRIDE_PREFIX = "--config."
 # Free-form sections, checked where they are used (models.build, data.get, the optimizer).
 OPEN_SECTIONS = ("model.options", "dataset.options", "optimizer.lr_multipliers")
 
-# (model, dataset) -> recipe file in configs/. Models without an ImageNet recipe of their own
-# and datasets other than these use the generic fine-tuning recipe.
-RECIPES = {
-    ("mobilenet_v1", "imagenet"): "mobilenet_v1_imagenet.py",
-    ("mobilenet_v2", "imagenet"): "mobilenet_v2_imagenet.py",
-    ("mobilenet_v3_large", "imagenet"): "mobilenet_v3_large_imagenet.py",
-    ("mobilenet_v3_small", "imagenet"): "mobilenet_v3_small_imagenet.py",
-    ("xception", "imagenet"): "xception_imagenet.py",
-    ("squeezenet1_0", "imagenet"): "squeezenet_imagenet.py",
-    ("squeezenet1_1", "imagenet"): "squeezenet_imagenet.py",
-    ("mobilenet_v2", "shapes"): "shapes_cls_v2.py",
-}
-SHAPES_RECIPE = "shapes_cls.py"   # the other classifiers on Shapes
-FINETUNE_RECIPE = "finetune.py"
-# Segmentation: (model, dataset) -> recipe; a segmentation model on another dataset takes
-# its model's recipe (first listed) with --dataset's data, and Shapes has its quick one.
-SEGMENTATION_RECIPES = {
-    ("lraspp_v3_large", "cityscapes"): "lraspp_v3_large_cityscapes.py",
-    ("lraspp_v3_small", "cityscapes"): "lraspp_v3_small_cityscapes.py",
-    ("deeplabv3_v2", "voc2012"): "deeplabv3_v2_voc.py",
-}
-SEGMENTATION_SHAPES_RECIPE = "shapes_seg.py"
-SEGMENTATION_DATASETS = ("cityscapes", "voc2012", "masks")   # and shapes, which has both
-# Detection, likewise: an SSDLite model on another dataset (coco_json, your own labels) takes
-# its model's COCO recipe with --dataset's data.
-DETECTION_RECIPES = {
-    ("ssdlite_v3_large", "coco"): "ssdlite_v3_large_coco.py",
-    ("ssdlite_v3_small", "coco"): "ssdlite_v3_small_coco.py",
-    ("ssdlite_v2", "coco"): "ssdlite_v2_coco.py",
-}
-DETECTION_SHAPES_RECIPE = "shapes_det.py"
-DETECTION_DATASETS = ("coco", "coco_json")   # and shapes
-DETECTION_MODELS = tuple(dict.fromkeys(model for model, _ in DETECTION_RECIPES))
-
-
-def _task_recipe(recipes, model, dataset):
-    return recipes.get((model, dataset)) or next(
-        recipe for (m, _), recipe in recipes.items() if m == model)
-
 
 def recipe_for(model, dataset):
-    """The recipe file `--model` and `--dataset` pick when no --config is given."""
-    detection_model = model in DETECTION_MODELS
-    segmentation_models = [m for m in models.TASK_MODELS if m not in DETECTION_MODELS]
-    segmentation_model = model in segmentation_models
-    if dataset in SEGMENTATION_DATASETS and not segmentation_model:
-        raise UserError(f"{dataset} is a segmentation dataset; pick a segmentation model: "
-                        f"--model={' | '.join(segmentation_models)}")
-    if dataset in DETECTION_DATASETS and not detection_model:
-        raise UserError(f"{dataset} is a detection dataset; pick a detection model: "
-                        f"--model={' | '.join(DETECTION_MODELS)}")
-    if detection_model:
-        name = (DETECTION_SHAPES_RECIPE if dataset == "shapes"
-                else _task_recipe(DETECTION_RECIPES, model, dataset))
-    elif segmentation_model:
-        if dataset == "shapes":
-            name = SEGMENTATION_SHAPES_RECIPE
-        else:
-            name = _task_recipe(SEGMENTATION_RECIPES, model, dataset)
-    elif dataset == "shapes":
-        name = RECIPES.get((model, dataset), SHAPES_RECIPE)
-    else:
-        name = RECIPES.get((model, dataset), FINETUNE_RECIPE)
-    return os.path.join(CONFIG_DIR, name)
+    """The recipe file `--model` and `--dataset` pick when no --config is given: the model's
+    registry row's recipe for that dataset, else its recipe for other data."""
+    return os.path.join(CONFIG_DIR, models.entry(model).recipe_for(dataset))
 
 
 def load_recipe(spec):

@@ -205,7 +205,7 @@ def prepare_model(task, config, num_classes, steps_per_epoch, total_steps):
     if config.train.init_from:
         task.init_from(model, config.train.init_from, config)
     if config.train.freeze_backbone:
-        task.freeze_backbone(model)
+        task.freeze_backbone(model, config)
     optim.check_lr_multipliers(model, config.optimizer.get("lr_multipliers", {}))
     optimizer = optim.build_optimizer(config, steps_per_epoch, total_steps)
     return compile_model(model, task, config, optimizer)
@@ -225,9 +225,7 @@ def check_config(config):
                         f"{', '.join(optim.SCHEDULES)}")
     if config.task not in TASKS:
         raise UserError(f"task {config.task!r} is not one of {', '.join(TASKS)}")
-    task_check = getattr(TASKS[config.task], "check_config", None)
-    if task_check:   # what only the task can judge (segmentation: a segmentation model)
-        task_check(config)
+    TASKS[config.task].check_config(config)   # the model's and the dataset's task, ...
     if config.train.freeze_backbone and not config.train.init_from:
         raise UserError("--freeze_backbone trains only a new head on a pretrained backbone: "
                         "give --init_from too")
@@ -400,7 +398,7 @@ def _finish(task, config, model, validation, model_dir, chief, board):
         tf.io.gfile.makedirs(model_dir)
         callbacks.save_model_atomically(model, os.path.join(model_dir, "final.keras"))
         metrics = task_metrics(task, model, results)
-        metrics.update(split_metrics(task, config, model))
+        metrics.update(task.split_metrics(config, model))
     metrics["step"] = callbacks.global_step(model)
     if chief:
         with tf.io.gfile.GFile(os.path.join(model_dir, "final_metrics.json"), "w") as f:
@@ -414,15 +412,7 @@ def task_metrics(task, model, results):
     """The task's METRIC_NAMES from model.evaluate's results, as floats, plus what the task
     reads from the model's metric state (segmentation: per-class IoU)."""
     metrics = {name: float(results[name]) for name in task.METRIC_NAMES if name in results}
-    extra = getattr(task, "extra_metrics", None)
-    return {**metrics, **(extra(model) if extra else {})}
-
-
-def split_metrics(task, config, model, split=None):
-    """What a task scores over a whole split outside model.evaluate (detection: COCO AP,
-    which needs decoding, NMS and the images' ground truth); {} for other tasks."""
-    score = getattr(task, "split_metrics", None)
-    return score(config, model, split) if score else {}
+    return {**metrics, **task.extra_metrics(model)}
 
 
 # -- Evaluation -------------------------------------------------------------------------------
@@ -435,10 +425,9 @@ def evaluate(config, model, split=None):
                                     training=False)
     with callbacks.ema_weights(model):
         # A task may evaluate its own way (segmentation: multi-scale, sliding window).
-        custom = getattr(task, "evaluate", None)
-        metrics = custom(config, model, dataset) if custom else None
+        metrics = task.evaluate(config, model, dataset)
         if metrics is None:
             results = model.evaluate(dataset, verbose=0, return_dict=True)
             metrics = task_metrics(task, model, results)
-        metrics.update(split_metrics(task, config, model, split))
+        metrics.update(task.split_metrics(config, model, split))
     return metrics

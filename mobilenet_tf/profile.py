@@ -158,9 +158,6 @@ def _profile(ops):
     return Profile(params, madds)
 
 
-# Layers of a detection head, by name prefix (mobilenet_tf.heads.ssdlite): the profiler
-# reports their share, as the V2 paper's Table 6 separates SSDLite from its backbone.
-HEAD_PREFIXES = {"ssdlite_": ("extra_", "box_predictor_", "class_predictor_")}
 
 
 def head_profile(model, prefixes):
@@ -373,8 +370,10 @@ def profile_report(name, width=1.0, resolution=None, minimalistic=False, standar
               "madds": profile.total_madds, "breakdown": profile.breakdown()}
     title = f"{_label(name, minimalistic)} {float(width)}-{resolution}"
     text = format_profile(profile, title)
-    prefixes = next((p for model_prefix, p in HEAD_PREFIXES.items()
-                     if name.startswith(model_prefix)), None)
+    # A detection head's share (the registry's new layers), as the V2 paper's Table 6
+    # separates SSDLite from its backbone.
+    row = mobilenet_tf.models.entry(name)
+    prefixes = row.new_layers if row.task == "detection" else None
     if prefixes:
         head = head_profile(model, prefixes)
         result["head"] = {"params": head.total_params, "madds": head.total_madds}

@@ -255,7 +255,9 @@ def test_imagenet_recipes_train_on_imagenet(name):
     ("squeezenet1_1", "imagenet", "squeezenet_imagenet.py"),
     ("mobilenet_v2", "folder", "finetune.py"),
     ("xception", "tfds:oxford_flowers102", "finetune.py"),
-    ("squeezenet1_1", "shapes", "shapes_cls.py"),
+    ("squeezenet1_1", "shapes", "shapes_cls_squeezenet.py"),
+    ("xception", "shapes", "shapes_cls_xception.py"),
+    ("ssdlite_v2", "coco_json", "ssdlite_v2_coco.py"),
     ("mobilenet_v2", "shapes", "shapes_cls_v2.py"),
 ])
 def test_recipe_for_picks_the_file(model, dataset, recipe):

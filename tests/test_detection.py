@@ -9,6 +9,7 @@ import pytest
 from conftest import cpu_seconds_of_children, evaluated_metrics, run_main, run_script
 
 from mobilenet_tf import UserError, config as config_lib
+from mobilenet_tf.tasks import TASKS
 
 # configs/shapes_det.py as `python train.py --model=ssdlite_v3_small --dataset=shapes` runs
 # it: 372 steps on the full Shapes boxes (1-4 shapes an image) at 160 px. Measured 2026-11-24:
@@ -39,11 +40,13 @@ def test_train_py_learns_shapes_boxes_and_evaluate_py_reproduces_the_ap(tmp_path
 
 @pytest.mark.parametrize("args, message", [
     (["--model=ssdlite_v3_small", "--dataset=imagenet"],
-     "error: dataset 'imagenet' has no boxes; detection datasets: "),
+     "error: imagenet is a classification dataset; pick a classification model: "
+     "--model=mobilenet_v1 | "),
     (["--model=ssdlite_v2", "--dataset=nope"],
-     "error: dataset 'nope' has no boxes; detection datasets: "),
+     "error: unknown detection dataset 'nope'; choose one of coco, coco_json, shapes"),
     (["--model=mobilenet_v2", "--dataset=coco"],
-     "error: coco is a detection dataset; pick a detection model: --model=ssdlite_v3_large"),
+     "error: coco is a detection dataset; pick a detection model: --model=ssdlite_v2 | "
+     "ssdlite_v3_large | ssdlite_v3_small"),
     (["--model=ssdlite_v3_small", "--dataset=shapes",
       "--config.detection.classification_loss=hinge"],
      "error: detection.classification_loss='hinge': use focal or softmax"),
@@ -61,8 +64,11 @@ def test_recipes_pick_by_model_and_dataset():
     assert config_lib.recipe_for("ssdlite_v2", "coco_json").endswith("ssdlite_v2_coco.py")
     assert config_lib.recipe_for("ssdlite_v3_small", "shapes").endswith("shapes_det.py")
     assert config_lib.recipe_for("lraspp_v3_small", "shapes").endswith("shapes_seg.py")
-    with pytest.raises(UserError, match="cityscapes is a segmentation dataset"):
-        config_lib.recipe_for("ssdlite_v2", "cityscapes")
+    config = config_lib.load_recipe(config_lib.recipe_for("ssdlite_v2", "cityscapes"))
+    config.dataset.name = "cityscapes"
+    with pytest.raises(UserError, match="cityscapes is a segmentation dataset; pick a "
+                                        "segmentation model: --model=lraspp_v3_large"):
+        TASKS[config.task].check_config(config)
     for name in ("ssdlite_v3_large_coco", "ssdlite_v3_small_coco", "ssdlite_v2_coco",
                  "ssdlite_v3_large_coco_torchvision", "shapes_det"):
         config = config_lib.load_recipe(os.path.join(config_lib.CONFIG_DIR, name + ".py"))

@@ -64,7 +64,7 @@ def exported_model(request, name):
     if name in cache:
         return cache[name]
     model, config = trained_model(request.getfixturevalue(TRAINED_RUNS[name]))
-    serving = export.Serving(model, export.TASK_EXPORTS["classification"])
+    serving = export.Serving(model, export.hook_for("classification"))
     with session_lock(request.getfixturevalue("tmp_path_factory"), f"export_{name}") as root:
         output_dir, rows_file = root / f"export_{name}", root / f"export_{name}.json"
         if not rows_file.exists():
@@ -186,7 +186,7 @@ def unconvertible_model():
 
 @pytest.mark.parametrize("fmt", ["tflite_float32", "onnx"])
 def test_an_unconvertible_layer_is_named_and_nothing_is_written(tmp_path, fmt):
-    serving = export.Serving(unconvertible_model(), export.TASK_EXPORTS["classification"])
+    serving = export.Serving(unconvertible_model(), export.hook_for("classification"))
     (tmp_path / export.FILENAMES[fmt]).write_bytes(b"old artifact")
     with pytest.raises(UserError) as error:
         export.export(serving, [fmt], str(tmp_path))
@@ -219,7 +219,7 @@ def test_format_names_are_checked():
 def test_a_model_without_a_fixed_input_size_is_refused():
     model = build("v2", width=WIDTH, input_shape=(None, None, 3), num_classes=6)
     with pytest.raises(UserError, match="input size is not fixed"):
-        export.Serving(model, export.TASK_EXPORTS["classification"])
+        export.Serving(model, export.hook_for("classification"))
 
 
 # -- LR-ASPP ----------------------------------------------------------------------------------
@@ -239,7 +239,7 @@ def segmentation_exported(tmp_path_factory):
     for name in ("lraspp_logits", "lraspp_low_logits"):
         kernel, bias = model.get_layer(name).get_weights()
         model.get_layer(name).set_weights([10 * kernel, bias])
-    serving = export.Serving(model, export.TASK_EXPORTS["segmentation"],
+    serving = export.Serving(model, export.hook_for("segmentation"),
                              input_size=SEGMENTATION_SIZE)
     dataset, _ = data.get_segmentation("shapes", "validation", batch_size=16,
                                        crop_size=(64, 64), eval_size=SEGMENTATION_SIZE,

@@ -8,7 +8,9 @@ from conftest import (KERAS_APPLICATIONS_PARAMS, check_model_contract, images,
                       keras_application, our_model)
 
 from mobilenet_tf import UserError
-from mobilenet_tf.models import ALIASES, MODEL_NAMES, build
+from mobilenet_tf.models import ALIASES, build, names
+
+MODEL_NAMES = names("classification")
 from mobilenet_tf.models.layers import StrideTracker, make_divisible
 
 KA = keras.applications

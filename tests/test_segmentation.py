@@ -14,7 +14,7 @@ from conftest import check_model_contract, evaluated_metrics, run_main
 from mobilenet_tf import UserError, config as config_lib, engine, metrics, profile
 from mobilenet_tf.heads.layers import FittedAveragePool, resize_bilinear
 from mobilenet_tf.models import build
-from mobilenet_tf.tasks import segmentation
+from mobilenet_tf.tasks import TASKS, segmentation
 
 SMALL = dict(width=0.35, input_shape=(None, None, 3))
 
@@ -175,8 +175,10 @@ def test_recipes_pick_by_model_and_dataset():
     assert config_lib.recipe_for("lraspp_v3_small", "shapes").endswith("shapes_seg.py")
     assert config_lib.recipe_for("deeplabv3_v2", "masks").endswith("deeplabv3_v2_voc.py")
     assert config_lib.recipe_for("mobilenet_v3_small", "shapes").endswith("shapes_cls.py")
+    config = config_lib.load_recipe(config_lib.recipe_for("mobilenet_v2", "cityscapes"))
+    config.dataset.name = "cityscapes"
     with pytest.raises(UserError, match="cityscapes is a segmentation dataset"):
-        config_lib.recipe_for("mobilenet_v2", "cityscapes")
+        TASKS[config.task].check_config(config)
     for name in ("lraspp_v3_large_cityscapes", "lraspp_v3_small_cityscapes",
                  "deeplabv3_v2_voc", "shapes_seg"):
         config = config_lib.load_recipe(os.path.join(config_lib.CONFIG_DIR, name + ".py"))
@@ -217,8 +219,8 @@ def test_segmentation_flags_that_do_not_fit_are_user_errors(train_main, monkeypa
     code, errors = run_main(train_main, monkeypatch, capsys, [
         "--model=lraspp_v3_small", "--dataset=shapes", "--config.model.name=mobilenet_v2",
         f"--model_dir={never}"])
-    assert code == 2 and errors[0].startswith("error: model 'mobilenet_v2' is not a "
-                                              "segmentation model")
+    assert code == 2 and errors[0].startswith("error: model 'mobilenet_v2' is a classification "
+                                              "model; segmentation models: lraspp_v3_large")
     assert not never.exists()
 
 

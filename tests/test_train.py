@@ -13,7 +13,7 @@ import pytest
 
 from conftest import evaluated_metrics, run_main, run_script as run
 from mobilenet_tf import UserError
-from mobilenet_tf.tasks import classification
+from mobilenet_tf.tasks import TASKS, classification
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A V1 0.25 (the quickest model to trace) on 32x32 Shapes, 96 training examples: 6 steps of
@@ -75,7 +75,7 @@ def test_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_pat
     assert last.startswith("error: the loss became NaN or infinite at step"), last
     assert "Traceback" not in result.stderr
     index = json.loads((tmp_path / "checkpoints" / "checkpoint.json").read_text())
-    model = classification.build_model(_tiny_config(), num_classes=6)
+    model = TASKS["classification"].build_model(_tiny_config(), num_classes=6)
     model.load_weights(tmp_path / "checkpoints" / index["file"], skip_mismatch=True)
     assert all(np.isfinite(w).all() for w in model.get_weights())
     assert not list((tmp_path / "checkpoints").glob("*partial*"))
@@ -93,7 +93,8 @@ def _tiny_config():
 @pytest.mark.parametrize("args, message", [
     (["--model=mobilenet_v9"], "error: unknown model 'mobilenet_v9'; valid names: "),
     (["--dataset=imagenet", "--data_dir=/nonexistent/imagenet"], "error: "),
-    (["--dataset=cifar"], "error: unknown dataset 'cifar'"),
+    (["--dataset=cifar"], "error: unknown classification dataset 'cifar'; choose one of "
+                        "imagenet, folder, shapes, tfds:NAME"),
     (["--config.optimizer.lr=0.1"], "error: config has no field 'optimizer.lr'"),
     (["--batch_size=many"], "error: "),
     (["--modle=v2"], "error: Unknown command line flag 'modle'"),

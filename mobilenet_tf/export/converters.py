@@ -114,7 +114,7 @@ def tflite_bytes(serving, fmt, *, representative=None, int8_io="uint8"):
     # requested integer type; raw pixels in (uint8), pixels - 128 (int8).
     # A hook with tflite_outputs (detection) adds its part after the model is frozen:
     # freezing inlines every function, and a custom op's placeholder must stay one.
-    after = getattr(serving.hook, "tflite_outputs", None)
+    after = serving.hook.tflite_outputs
     function = serving.function(batch=1, dtype="float32" if int8 else None, pixel_range=int8,
                                 raw=after is not None)
     spec = serving.spec(1, "float32" if int8 else None)
@@ -123,7 +123,7 @@ def tflite_bytes(serving, fmt, *, representative=None, int8_io="uint8"):
                     else _frozen_then(function, lambda outputs: after(serving.model, outputs),
                                       spec))
         converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], tf.Module())
-        converter.allow_custom_ops = getattr(serving.hook, "tflite_custom_ops", False)
+        converter.allow_custom_ops = serving.hook.tflite_custom_ops
         if fmt != "tflite_float32":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if fmt == "tflite_float16":
@@ -132,7 +132,7 @@ def tflite_bytes(serving, fmt, *, representative=None, int8_io="uint8"):
             converter.representative_dataset = lambda: ([x] for x in representative())
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.as_dtype(int8_io)
-            if not getattr(serving.hook, "tflite_float_outputs", False):
+            if not serving.hook.tflite_float_outputs:
                 converter.inference_output_type = tf.as_dtype(int8_io)
         return converter.convert()
 

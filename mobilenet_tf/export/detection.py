@@ -41,6 +41,7 @@ from mobilenet_tf.detection import anchors as anchors_lib, box_coder
 from mobilenet_tf.detection import postprocess as postprocess_lib
 from mobilenet_tf.detection.coco_metrics import CocoEvaluator
 from mobilenet_tf.export import converters, graph
+from mobilenet_tf.export.hook import ExportHook
 
 BOXES, SCORES, CLASSES, NUM = "boxes", "scores", "classes", "num_detections"
 POSTPROCESS = ("graph", "tflite_op")
@@ -59,7 +60,7 @@ TABLE_COLUMNS = (
 def configure(config, postprocess="graph"):
     """The hook for a detection run's config: its anchors, score function and NMS settings
     (config.detection, as evaluate.py uses them)."""
-    from mobilenet_tf.tasks import detection as task   # the task module imports the data stack
+    from mobilenet_tf.tasks import detection as task   # the tasks import export's hooks
     settings = config.detection
     return DetectionExport(
         task.anchors_of(config),
@@ -69,7 +70,7 @@ def configure(config, postprocess="graph"):
         postprocess=postprocess)
 
 
-class DetectionExport:
+class DetectionExport(ExportHook):
     """The export hook of one SSDLite model: anchors (A, 4) [cy, cx, h, w], score "sigmoid"
     (focal-loss heads) or "softmax", NMS settings as postprocess.non_max_suppression's, and
     where TFLite runs the NMS (see the module docstring)."""
@@ -132,7 +133,7 @@ class DetectionExport:
             **self.options)
 
     @property
-    def FORMATS(self):   # noqa: N802 - the hook protocol's name
+    def FORMATS(self):   # noqa: N802 - ExportHook's name
         """The formats this hook exports (tflite_int8 needs the NMS op)."""
         return tuple(fmt for fmt in converters.FORMATS
                      if not (fmt == "tflite_int8" and self.postprocess == "graph"))
@@ -144,6 +145,7 @@ class DetectionExport:
                             "full-integer quantization would quantize the NMS too; use "
                             "--detection_postprocess=tflite_op (the model in int8, LiteRT's "
                             "TFLite_Detection_PostProcess in float) or tflite_dynamic")
+        super().check_format(fmt)
 
     def tflite_postprocess_ops(self, model):
         """graph.ops of the TFLite post-processing alone, so the check of the model's fused

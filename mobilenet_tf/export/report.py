@@ -34,7 +34,7 @@ def check(serving, artifacts, images, labels, *, latency_runs=50, threads=None):
     reference = reference_outputs(serving, images)
     hook = serving.hook
     # A hook may need the comparison run at some thread count (detection: LiteRT's NMS op).
-    check_threads = getattr(hook, "check_threads", None)
+    check_threads = hook.check_threads
     rows = []
     for fmt, path in artifacts.items():
         runner = runners.load(fmt, path, serving.input_type, threads=check_threads)
@@ -45,8 +45,7 @@ def check(serving, artifacts, images, labels, *, latency_runs=50, threads=None):
                                  for n in threads}
         if fmt.startswith("tflite_"):
             with open(path, "rb") as f:
-                ignore = (hook.tflite_postprocess_ops(serving.model)
-                          if hasattr(hook, "tflite_postprocess_ops") else None)
+                ignore = hook.tflite_postprocess_ops(serving.model)
                 row["graph"] = graph.hard_activations(serving.model, f.read(), ignore)
         rows.append(row)
     return rows

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mobilenet_tf.export.hook import ExportHook
 from mobilenet_tf.metrics import IGNORE_LABEL, scores_from_confusion
 
 CLASS_MAP, PROBABILITIES = "class_map", "probabilities"
@@ -20,23 +21,6 @@ TABLE_COLUMNS = (
     ("mIoU", "mIoU", "{:.2%}"),
     ("miou_delta", "mIoU - Keras", "{:+.2%}"),
 )
-
-
-def serving_outputs(model, logits):
-    """(B, H, W, C) logits -> {"class_map": (B, H, W) int32 argmax, "probabilities":
-    (B, H, W, C) float32}."""
-    logits = tf.cast(logits, tf.float32)
-    return {CLASS_MAP: tf.argmax(logits, axis=-1, output_type=tf.int32),
-            PROBABILITIES: tf.nn.softmax(logits, axis=-1)}
-
-
-def keras_outputs(model, logits):
-    """serving_outputs in Keras layers and ops, for the `.keras` artifact."""
-    probabilities = keras.layers.Activation("softmax", dtype="float32",
-                                            name=PROBABILITIES)(logits)
-    class_map = keras.ops.cast(keras.ops.argmax(logits, axis=-1), "int32")
-    return {CLASS_MAP: keras.layers.Identity(name=CLASS_MAP)(class_map),
-            PROBABILITIES: probabilities}
 
 
 def miou(class_map, masks, num_classes):
@@ -50,18 +34,43 @@ def miou(class_map, masks, num_classes):
     return scores_from_confusion(confusion)["mIoU"]
 
 
-def compare(reference, exported, labels):
-    """Exported against Keras outputs (dicts of numpy arrays) on images with masks `labels`.
+class SegmentationExport(ExportHook):
+    """A class map and probabilities out; compared by pixel agreement and mIoU."""
 
-    max_abs_diff: largest probability difference; pixel_agreement: fraction of pixels where
-    both pick the same class; mIoU / keras_mIoU: each against the masks; miou_delta: their
-    difference.
-    """
-    num_classes = reference[PROBABILITIES].shape[-1]
-    ours, theirs = reference[CLASS_MAP], exported[CLASS_MAP]
-    exported_miou, keras_miou = miou(theirs, labels, num_classes), miou(ours, labels, num_classes)
-    return {"max_abs_diff": float(np.max(np.abs(reference[PROBABILITIES]
-                                                - exported[PROBABILITIES]))),
-            "pixel_agreement": float(np.mean(ours == theirs)),
-            "mIoU": exported_miou, "keras_mIoU": keras_miou,
-            "miou_delta": exported_miou - keras_miou}
+    TABLE_COLUMNS = TABLE_COLUMNS
+
+    def serving_outputs(self, model, logits):
+        """(B, H, W, C) logits -> {"class_map": (B, H, W) int32 argmax, "probabilities":
+        (B, H, W, C) float32}."""
+        logits = tf.cast(logits, tf.float32)
+        return {CLASS_MAP: tf.argmax(logits, axis=-1, output_type=tf.int32),
+                PROBABILITIES: tf.nn.softmax(logits, axis=-1)}
+
+    def keras_outputs(self, model, logits):
+        """serving_outputs in Keras layers and ops, for the `.keras` artifact."""
+        probabilities = keras.layers.Activation("softmax", dtype="float32",
+                                                name=PROBABILITIES)(logits)
+        class_map = keras.ops.cast(keras.ops.argmax(logits, axis=-1), "int32")
+        return {CLASS_MAP: keras.layers.Identity(name=CLASS_MAP)(class_map),
+                PROBABILITIES: probabilities}
+
+    def compare(self, reference, exported, labels):
+        """Exported against Keras outputs (dicts of numpy arrays) on images with masks
+        `labels`.
+
+        max_abs_diff: largest probability difference; pixel_agreement: fraction of pixels where
+        both pick the same class; mIoU / keras_mIoU: each against the masks; miou_delta: their
+        difference.
+        """
+        num_classes = reference[PROBABILITIES].shape[-1]
+        ours, theirs = reference[CLASS_MAP], exported[CLASS_MAP]
+        exported_miou = miou(theirs, labels, num_classes)
+        keras_miou = miou(ours, labels, num_classes)
+        return {"max_abs_diff": float(np.max(np.abs(reference[PROBABILITIES]
+                                                    - exported[PROBABILITIES]))),
+                "pixel_agreement": float(np.mean(ours == theirs)),
+                "mIoU": exported_miou, "keras_mIoU": keras_miou,
+                "miou_delta": exported_miou - keras_miou}
+
+
+HOOK = SegmentationExport()

@@ -87,7 +87,7 @@ def _set_float32_policies(node):
 class Serving:
     """The serving computation of one model and task: pixels -> dict of named outputs.
 
-    `hook` is the task's export module (see mobilenet_tf.export.TASK_EXPORTS): it maps the
+    `hook` is the task's export hook (mobilenet_tf.export.hook.ExportHook): it maps the
     model's outputs to the exported ones, in TensorFlow ops for the graph formats and in
     Keras layers for the `.keras` format. input_size (height, width): the size to export a
     model built for any input size at (ignored for a model with a fixed size).

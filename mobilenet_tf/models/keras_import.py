@@ -19,9 +19,12 @@ import keras
 import numpy as np
 
 from mobilenet_tf import UserError
+from mobilenet_tf.models import registry
 
-# Classifier layers that a model built with include_top=False simply does not have.
-HEAD_LAYERS = {"predictions", "logits", "conv_2", "conv_preds"}
+# Classifier layers, which a model built with include_top=False does not have: the
+# classifiers' new_layers in the registry.
+HEAD_LAYERS = tuple(dict.fromkeys(prefix for row in registry.MODELS
+                                  if row.task == "classification" for prefix in row.new_layers))
 
 
 def _natural_key(name):
@@ -91,7 +94,7 @@ def match_layers(source_weights, target, skip=()):
                 "(minimalistic, num_classes) as the keras.applications model")
         pairs[name] = source_weights[found]
         spare.remove(found)
-    unused = [name for name in spare if name not in HEAD_LAYERS]
+    unused = [name for name in spare if not name.startswith(HEAD_LAYERS)]
     if unused:
         raise UserError(f"cannot import weights: source layers {unused[:5]} have no counterpart in "
                         f"{target.name}; the architectures differ")
@@ -108,7 +111,7 @@ def import_keras_applications(source, target, new_head=False):
     skip = ()
     if new_head:
         skip = {layer.name for layer in target.layers
-                if layer.name in HEAD_LAYERS and layer.weights
+                if layer.name.startswith(HEAD_LAYERS) and layer.weights
                 and _shapes(layer.get_weights()) != _shapes(source_weights.get(layer.name, []))}
         source_weights = {name: arrays for name, arrays in source_weights.items()
                           if name not in skip}

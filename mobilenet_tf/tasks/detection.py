@@ -15,33 +15,10 @@ from keras import ops
 from mobilenet_tf import UserError, data, models
 from mobilenet_tf.detection import anchors as anchors_lib, losses, postprocess
 from mobilenet_tf.detection.coco_metrics import CocoEvaluator
-from mobilenet_tf.models import keras_import
-from mobilenet_tf.tasks import classification, segmentation
+from mobilenet_tf.tasks import classification, weights
+from mobilenet_tf.tasks.base import Task
 
-MODELS = ("ssdlite_v2", "ssdlite_v3_large", "ssdlite_v3_small")
-BACKBONE_OF = {"ssdlite_v2": "mobilenet_v2", "ssdlite_v3_large": "mobilenet_v3_large",
-               "ssdlite_v3_small": "mobilenet_v3_small"}
-# Layers of the head (everything else is backbone): what --freeze_backbone leaves trainable.
-HEAD_PREFIXES = ("extra_", "box_predictor_", "class_predictor_", "box_concat", "class_concat",
-                 "boxes", "classes")
-METRIC_NAMES = ("loss", "boxes_loss", "classes_loss", "classes_positive_accuracy")
-BEST_METRIC = "classes_positive_accuracy"   # higher is better; AP is computed at the end
 TARGET_KEYS = ("boxes", "classes")
-
-
-def check_config(config):
-    """UserError, before anything is built, for a model that is not SSDLite or a dataset
-    without boxes."""
-    name = models.canonical_name(config.model.name)
-    if name not in MODELS:
-        raise UserError(f"model '{name}' is not a detection model; use one of "
-                        f"{', '.join(MODELS)}")
-    if config.dataset.name not in data.DETECTION_DATASETS:
-        raise UserError(f"dataset '{config.dataset.name}' has no boxes; detection datasets: "
-                        f"{', '.join(data.DETECTION_DATASETS)}")
-    if config.detection.classification_loss not in ("focal", "softmax"):
-        raise UserError(f"detection.classification_loss="
-                        f"{config.detection.classification_loss!r}: use focal or softmax")
 
 
 def anchors_of(config):
@@ -53,67 +30,11 @@ def anchors_of(config):
         aspect_ratios=tuple(settings.aspect_ratios))
 
 
-def build_model(config, num_classes):
-    """SSDLite: uint8 or [0, 255] (B, S, S, 3) images -> {"boxes": (B, A, 4) deltas,
-    "classes": (B, A, num_classes + 1) logits}, float32."""
-    check_config(config)
-    settings = config.detection
-    size = config.dataset.image_size
-    focal = settings.classification_loss == "focal"
-    options = dict(input_shape=(size, size, 3), num_classes=num_classes,
-                   width=config.model.width, bn_momentum=config.model.bn_momentum,
-                   bn_epsilon=config.model.bn_epsilon, include_preprocessing=True,
-                   aspect_ratios=tuple(settings.aspect_ratios),
-                   class_prior=settings.class_prior if focal else None)
-    model = models.build(models.canonical_name(config.model.name),
-                         **{**options, **config.model.options.to_dict()})
-    classification.add_weight_decay(model, config.train.weight_decay,
-                                    config.train.regularize_depthwise)
-    return model
-
-
 def _pack(images, targets):
     """The box loss needs the positives: the class target rides along as a fifth column."""
     classes = targets["classes"]
     boxes = tf.concat([targets["boxes"], tf.cast(classes[..., None], tf.float32)], axis=-1)
     return images, {"boxes": boxes, "classes": classes}
-
-
-def build_inputs(config, split, *, training, input_context=None, epoch=0, skip_batches=0,
-                 groundtruth=False):
-    """(tf.data.Dataset of (uint8 images, {"boxes": (B, A, 5), "classes": (B, A)}),
-    DatasetInfo); groundtruth=True: the unpacked targets of data.get_detection with each
-    image's boxes for COCO evaluation. Seeded per epoch, as classification's."""
-    settings, detection = config.dataset, config.detection
-    augment = training and settings.augment
-    augmentation = data.BoxAugmentation(
-        crop=augment and detection.crop, expand=augment and detection.expand,
-        photometric=augment and detection.photometric, flip=augment and detection.flip)
-    dataset, info = data.get_detection(
-        settings.name, split, anchors=anchors_of(config), image_size=settings.image_size,
-        batch_size=config.train.batch_size, data_dir=settings.data_dir or None,
-        training=training, seed=config.train.seed * 100_003 + epoch,
-        input_context=input_context, shuffle_buffer=settings.shuffle_buffer,
-        drop_remainder=training, skip_batches=skip_batches if training else 0,
-        groundtruth=groundtruth, max_boxes=detection.max_boxes, augmentation=augmentation,
-        **settings.options.to_dict())
-    if groundtruth:
-        return dataset, info
-    return dataset.map(_pack, num_parallel_calls=tf.data.AUTOTUNE), info
-
-
-def build_loss(config):
-    """{"boxes": smooth L1, "classes": focal or hard-negative softmax}, over the positives."""
-    settings = config.detection
-    return losses.ssd_losses(settings.classification_loss, alpha=settings.focal_alpha,
-                             gamma=settings.focal_gamma,
-                             negatives_per_positive=settings.negatives_per_positive,
-                             box_weight=settings.box_weight, class_weight=settings.class_weight)
-
-
-def build_metrics(config):
-    """The positive anchors' class accuracy (on the "classes" output)."""
-    return {"classes": [losses.PositiveAccuracy()]}
 
 
 def inference_model(config, model):
@@ -127,39 +48,96 @@ def inference_model(config, model):
         max_per_class=settings.max_per_class, max_detections=settings.max_detections)
 
 
-def split_metrics(config, model, split=None):
-    """COCO box AP, AP50, AP75, APs, APm, APl (fractions) of `model` over a whole split
-    (default: the eval split), from pycocotools' COCOeval."""
-    split = split or config.dataset.eval_split
-    dataset, info = build_inputs(config, split, training=False, groundtruth=True)
-    detector = inference_model(config, model)
-    run = detector.predict_on_batch
-    evaluator = CocoEvaluator(info.num_classes)
-    for images, targets in dataset:
-        detections = {k: ops.convert_to_numpy(v) for k, v in run(images).items()}
-        evaluator.add(detections, {k: np.asarray(v) for k, v in targets.items()
-                                   if k not in TARGET_KEYS})
-    return evaluator.result()
+class DetectionTask(Task):
+    """SSDLite box regression and classification per anchor, scored by COCO box AP."""
 
+    name = "detection"
+    DATASETS = tuple(data.DETECTION_DATASETS)
+    METRIC_NAMES = ("loss", "boxes_loss", "classes_loss", "classes_positive_accuracy")
+    BEST_METRIC = "classes_positive_accuracy"   # higher is better; AP is computed at the end
 
-# -- Pretrained weights: as segmentation's, by layer name -------------------------------------
+    def check_config(self, config):
+        """Task.check_config, and a classification loss this task has."""
+        super().check_config(config)
+        if config.detection.classification_loss not in ("focal", "softmax"):
+            raise UserError(f"detection.classification_loss="
+                            f"{config.detection.classification_loss!r}: use focal or softmax")
 
-def init_from(model, source, config):
-    """Loads weights before training: "keras_applications" (the backbone's ImageNet
-    weights; the halved V3 last stage stays as initialised), a `.keras` model or run dir
-    (by layer name) or a `.weights.h5` file of the same architecture."""
-    if source == "keras_applications":
-        backbone_config = config.copy_and_resolve_references()
-        backbone_config.model.name = BACKBONE_OF[models.canonical_name(config.model.name)]
-        backbone = classification.keras_applications_model(backbone_config)
-        return segmentation._copy_by_name(keras_import.load_source_weights(backbone), model,
-                                          source)
-    return segmentation.init_from(model, source, config)
+    def build_model(self, config, num_classes):
+        """SSDLite: uint8 or [0, 255] (B, S, S, 3) images -> {"boxes": (B, A, 4) deltas,
+        "classes": (B, A, num_classes + 1) logits}, float32."""
+        self.check_config(config)
+        settings = config.detection
+        size = config.dataset.image_size
+        focal = settings.classification_loss == "focal"
+        options = dict(input_shape=(size, size, 3), num_classes=num_classes,
+                       width=config.model.width, bn_momentum=config.model.bn_momentum,
+                       bn_epsilon=config.model.bn_epsilon, include_preprocessing=True,
+                       aspect_ratios=tuple(settings.aspect_ratios),
+                       class_prior=settings.class_prior if focal else None)
+        model = models.build(models.canonical_name(config.model.name),
+                             **{**options, **config.model.options.to_dict()})
+        classification.add_weight_decay(model, config.train.weight_decay,
+                                        config.train.regularize_depthwise)
+        return model
 
+    def build_inputs(self, config, split, *, training, input_context=None, epoch=0,
+                     skip_batches=0, groundtruth=False):
+        """(tf.data.Dataset of (uint8 images, {"boxes": (B, A, 5), "classes": (B, A)}),
+        DatasetInfo); groundtruth=True: the unpacked targets of data.get_detection with each
+        image's boxes for COCO evaluation. Seeded per epoch, as classification's."""
+        settings, detection = config.dataset, config.detection
+        augment = training and settings.augment
+        augmentation = data.BoxAugmentation(
+            crop=augment and detection.crop, expand=augment and detection.expand,
+            photometric=augment and detection.photometric, flip=augment and detection.flip)
+        dataset, info = data.get_detection(
+            settings.name, split, anchors=anchors_of(config), image_size=settings.image_size,
+            batch_size=config.train.batch_size, data_dir=settings.data_dir or None,
+            training=training, seed=config.train.seed * 100_003 + epoch,
+            input_context=input_context, shuffle_buffer=settings.shuffle_buffer,
+            drop_remainder=training, skip_batches=skip_batches if training else 0,
+            groundtruth=groundtruth, max_boxes=detection.max_boxes, augmentation=augmentation,
+            **settings.options.to_dict())
+        if groundtruth:
+            return dataset, info
+        return dataset.map(_pack, num_parallel_calls=tf.data.AUTOTUNE), info
 
-def freeze_backbone(model):
-    """Makes every backbone layer untrainable: only the SSDLite head trains."""
-    for layer in model.layers:
-        if layer.weights and not layer.name.startswith(HEAD_PREFIXES):
-            layer.trainable = False
+    def build_loss(self, config):
+        """{"boxes": smooth L1, "classes": focal or hard-negative softmax}, over the positives."""
+        settings = config.detection
+        return losses.ssd_losses(settings.classification_loss, alpha=settings.focal_alpha,
+                                 gamma=settings.focal_gamma,
+                                 negatives_per_positive=settings.negatives_per_positive,
+                                 box_weight=settings.box_weight, class_weight=settings.class_weight)
 
+    def build_metrics(self, config):
+        """The positive anchors' class accuracy (on the "classes" output)."""
+        return {"classes": [losses.PositiveAccuracy()]}
+
+    def split_metrics(self, config, model, split=None):
+        """COCO box AP, AP50, AP75, APs, APm, APl (fractions) of `model` over a whole split
+        (default: the eval split), from pycocotools' COCOeval."""
+        split = split or config.dataset.eval_split
+        dataset, info = self.build_inputs(config, split, training=False, groundtruth=True)
+        detector = inference_model(config, model)
+        run = detector.predict_on_batch
+        evaluator = CocoEvaluator(info.num_classes)
+        for images, targets in dataset:
+            detections = {k: ops.convert_to_numpy(v) for k, v in run(images).items()}
+            evaluator.add(detections, {k: np.asarray(v) for k, v in targets.items()
+                                       if k not in TARGET_KEYS})
+        return evaluator.result()
+
+    def init_from(self, model, source, config):
+        """weights.init_by_name: the backbone's ImageNet weights, or a saved model's."""
+        return weights.init_by_name(model, source, config)
+
+    def export_hook(self, config=None, **options):
+        """export.detection's hook for this run's anchors and NMS settings (options:
+        postprocess="graph" | "tflite_op")."""
+        from mobilenet_tf.export import detection as hook   # export imports the tasks
+        if config is None:
+            raise UserError("exporting a detection model needs its run's config (its "
+                            "anchors and NMS settings): give --model_dir")
+        return hook.configure(config, **options)

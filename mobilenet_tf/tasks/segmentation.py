@@ -6,8 +6,6 @@ train on crops and evaluate on full frames. Config fields beyond classification'
 configs/common.py segmentation()): dataset.eval_size, dataset.scale_range, and the
 `segmentation` section: class_weights, eval_scales, eval_flip, eval_window.
 """
-import os
-
 import keras
 import numpy as np
 from keras import ops
@@ -16,20 +14,13 @@ from mobilenet_tf import UserError, data, metrics, models
 from mobilenet_tf.data import masks as masks_data
 from mobilenet_tf.data.mask_pipeline import PAD_VALUE
 from mobilenet_tf.heads.layers import resize_bilinear
-from mobilenet_tf.models import keras_import, options as model_options
-from mobilenet_tf.tasks import classification
+from mobilenet_tf.models import options as model_options
+from mobilenet_tf.tasks import classification, weights
+from mobilenet_tf.tasks.base import Task
 
-# Each segmentation model and the ImageNet classifier whose weights its backbone can take.
-BACKBONE_OF = {"lraspp_v3_large": "mobilenet_v3_large", "lraspp_v3_small": "mobilenet_v3_small",
-               "deeplabv3_v2": "mobilenet_v2"}
-# Layers of the heads (everything else is backbone): what --freeze_backbone leaves trainable.
-HEAD_PREFIXES = ("lraspp_", "aspp", "image_pooling", "concat_projection", "logits", "upsample",
-                 "dropout", "classifier_activation")
 FIXED_CLASSES = {"cityscapes": len(masks_data.CITYSCAPES_CLASSES),
                  "voc2012": len(masks_data.VOC_CLASSES),
                  "shapes": len(data.shapes.SEGMENTATION_CLASS_NAMES)}
-METRIC_NAMES = ("mIoU", "pixel_accuracy", "loss")
-BEST_METRIC = "mIoU"
 
 
 def num_classes_of(config):
@@ -45,71 +36,6 @@ def num_classes_of(config):
                     f"{', '.join(data.SEGMENTATION_DATASETS)}")
 
 
-def check_config(config):
-    """UserError, before anything is built or written, for a model that is not a
-    segmentation model, an unknown dataset or class weights of the wrong length."""
-    name = models.canonical_name(config.model.name)
-    if name not in BACKBONE_OF:
-        raise UserError(f"model '{name}' is not a segmentation model; use one of "
-                        f"{', '.join(BACKBONE_OF)}")
-    weights = list(config.segmentation.class_weights)
-    if weights and len(weights) != num_classes_of(config):
-        raise UserError(f"segmentation.class_weights has {len(weights)} entries; the dataset "
-                        f"has {num_classes_of(config)} classes")
-
-
-def build_model(config, num_classes):
-    """The segmentation model: uint8 or [0, 255] images of any size in, float32
-    (B, H, W, num_classes) logits out."""
-    check_config(config)
-    name = models.canonical_name(config.model.name)
-    options = dict(input_shape=(None, None, 3), num_classes=num_classes,
-                   width=config.model.width, bn_momentum=config.model.bn_momentum,
-                   bn_epsilon=config.model.bn_epsilon, include_preprocessing=True)
-    if "dropout" in model_options.accepted_options(models.TASK_MODELS[name]):
-        options["dropout"] = config.model.dropout
-    model = models.build(name, **{**options, **config.model.options.to_dict()})
-    if config.model.sync_batch_norm:
-        for layer in model.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.synchronized = True
-    classification.add_weight_decay(model, config.train.weight_decay,
-                                    config.train.regularize_depthwise)
-    return model
-
-
-def build_inputs(config, split, *, training, input_context=None, epoch=0, skip_batches=0):
-    """(tf.data.Dataset of (uint8 images, uint8 masks), DatasetInfo) for one split; training
-    crops dataset.image_size squares, evaluation pads to dataset.eval_size (see
-    data.get_segmentation). Seeded per epoch, as classification's."""
-    settings = config.dataset
-    augment = training and settings.augment
-    options = settings.options.to_dict()
-    if settings.name == "shapes":   # generated at the crop size, not resized
-        options.setdefault("image_size", settings.image_size)
-    return data.get_segmentation(
-        settings.name, split, data_dir=settings.data_dir or None,
-        batch_size=config.train.batch_size, crop_size=(settings.image_size,) * 2,
-        eval_size=tuple(settings.eval_size) or None,
-        scale_range=tuple(settings.scale_range) if augment else (1.0, 1.0),
-        training=training, seed=config.train.seed * 100_003 + epoch,
-        input_context=input_context, shuffle_buffer=settings.shuffle_buffer,
-        drop_remainder=training, skip_batches=skip_batches if training else 0, **options)
-
-
-def build_loss(config):
-    """Cross-entropy over the valid pixels (255 ignored), optionally class-weighted."""
-    return metrics.SegmentationLoss(class_weights=list(config.segmentation.class_weights)
-                                    or None)
-
-
-def build_metrics(config):
-    """mIoU and pixel accuracy, each from a confusion matrix summed over the split."""
-    classes = num_classes_of(config)
-    return [metrics.SegmentationMetric(classes, "miou"),
-            metrics.SegmentationMetric(classes, "pixel_accuracy")]
-
-
 def _segmentation_metrics(model):
     found, stack = [], list(model.metrics)
     while stack:
@@ -118,16 +44,6 @@ def _segmentation_metrics(model):
             found.append(metric)
         stack += [m for m in getattr(metric, "metrics", []) if m is not metric]
     return found
-
-
-def extra_metrics(model):
-    """{"per_class_iou": [...]} from the confusion matrix of the last evaluate() (None for a
-    class neither present nor predicted)."""
-    found = [m for m in _segmentation_metrics(model) if m.kind == "miou"]
-    if not found:
-        return {}
-    confusion = ops.convert_to_numpy(found[0].confusion)
-    return {"per_class_iou": metrics.scores_from_confusion(confusion)["per_class_iou"]}
 
 
 # -- Evaluation with several scales, flips or a sliding window --------------------------------
@@ -174,69 +90,102 @@ def predict_probabilities(model, images, scales=(1.0,), flip=False, window=0):
     return total
 
 
-def evaluate(config, model, dataset):
-    """mIoU, pixel accuracy and per-class IoU with config.segmentation's eval_scales,
-    eval_flip and eval_window; None when they ask for plain single-scale evaluation (the
-    engine's model.evaluate does that, with the loss)."""
-    settings = config.segmentation
-    scales = tuple(settings.eval_scales) or (1.0,)
-    if scales == (1.0,) and not settings.eval_flip and not settings.eval_window:
-        return None
-    classes = num_classes_of(config)
-    confusion = np.zeros((classes, classes), np.float64)
-    for images, masks in dataset:
-        probabilities = predict_probabilities(model, images.numpy(), scales,
-                                              settings.eval_flip, settings.eval_window)
-        confusion += ops.convert_to_numpy(metrics.confusion_counts(masks.numpy(),
-                                                                   probabilities, classes))
-    return metrics.scores_from_confusion(confusion)
+class SegmentationTask(Task):
+    """Per-pixel softmax over the dataset's classes (255 ignored), scored by mIoU."""
 
+    name = "segmentation"
+    DATASETS = tuple(data.SEGMENTATION_DATASETS)
+    METRIC_NAMES = ("mIoU", "pixel_accuracy", "loss")
+    BEST_METRIC = "mIoU"
 
-# -- Pretrained weights -----------------------------------------------------------------------
+    def check_config(self, config):
+        """Task.check_config, and class weights of the dataset's length."""
+        super().check_config(config)
+        class_weights = list(config.segmentation.class_weights)
+        if class_weights and len(class_weights) != num_classes_of(config):
+            raise UserError(f"segmentation.class_weights has {len(class_weights)} entries; the "
+                            f"dataset has {num_classes_of(config)} classes")
 
-def _copy_by_name(source_weights, model, source_name):
-    """Copies every layer of `source_weights` ({name: arrays}) into the model's layer of the
-    same name and shapes; UserError when nothing matches."""
-    copied = 0
-    for layer in model.layers:
-        arrays = source_weights.get(layer.name)
-        if arrays is not None and [a.shape for a in arrays] == [
-                tuple(w.shape) for w in layer.weights]:
-            layer.set_weights(arrays)
-            copied += 1
-    if not copied:
-        raise UserError(f"--init_from={source_name}: no layer of it matches the model by name "
-                        "and shape; give weights of the same backbone")
-    return model
-
-
-def init_from(model, source, config):
-    """Loads weights before training or evaluation: "keras_applications" (the backbone's
-    ImageNet weights; layers whose shapes differ, e.g. a halved last stage, stay as
-    initialised), a `.keras` model or a run's model dir (matching layers by name), or a
-    `.weights.h5` file of the same architecture."""
-    if source == "keras_applications":
-        backbone_config = config.copy_and_resolve_references()
-        backbone_config.model.name = BACKBONE_OF[models.canonical_name(config.model.name)]
-        backbone = classification.keras_applications_model(backbone_config)
-        return _copy_by_name(keras_import.load_source_weights(backbone), model, source)
-    if os.path.isdir(source):
-        found = [os.path.join(source, name) for name in ("final.keras", "best.keras")
-                 if os.path.exists(os.path.join(source, name))]
-        if not found:
-            raise UserError(f"--init_from={source}: no final.keras or best.keras in it")
-        source = found[0]
-    if not os.path.exists(source):
-        raise UserError(f"--init_from={source}: file not found")
-    if source.endswith(".weights.h5"):
-        model.load_weights(source, skip_mismatch=True)
+    def build_model(self, config, num_classes):
+        """The segmentation model: uint8 or [0, 255] images of any size in, float32
+        (B, H, W, num_classes) logits out."""
+        self.check_config(config)
+        row = models.entry(config.model.name)
+        options = dict(input_shape=(None, None, 3), num_classes=num_classes,
+                       width=config.model.width, bn_momentum=config.model.bn_momentum,
+                       bn_epsilon=config.model.bn_epsilon, include_preprocessing=True)
+        if "dropout" in model_options.accepted_options(row.build):
+            options["dropout"] = config.model.dropout
+        model = models.build(row.name, **{**options, **config.model.options.to_dict()})
+        if config.model.sync_batch_norm:
+            for layer in model.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.synchronized = True
+        classification.add_weight_decay(model, config.train.weight_decay,
+                                        config.train.regularize_depthwise)
         return model
-    return _copy_by_name(keras_import.load_source_weights(source), model, source)
 
+    def build_inputs(self, config, split, *, training, input_context=None, epoch=0,
+                     skip_batches=0):
+        """(tf.data.Dataset of (uint8 images, uint8 masks), DatasetInfo) for one split; training
+        crops dataset.image_size squares, evaluation pads to dataset.eval_size (see
+        data.get_segmentation). Seeded per epoch, as classification's."""
+        settings = config.dataset
+        augment = training and settings.augment
+        options = settings.options.to_dict()
+        if settings.name == "shapes":   # generated at the crop size, not resized
+            options.setdefault("image_size", settings.image_size)
+        return data.get_segmentation(
+            settings.name, split, data_dir=settings.data_dir or None,
+            batch_size=config.train.batch_size, crop_size=(settings.image_size,) * 2,
+            eval_size=tuple(settings.eval_size) or None,
+            scale_range=tuple(settings.scale_range) if augment else (1.0, 1.0),
+            training=training, seed=config.train.seed * 100_003 + epoch,
+            input_context=input_context, shuffle_buffer=settings.shuffle_buffer,
+            drop_remainder=training, skip_batches=skip_batches if training else 0, **options)
 
-def freeze_backbone(model):
-    """Makes every backbone layer untrainable (frozen BN runs in inference mode): only the
-    head trains."""
-    for layer in model.layers:
-        if layer.weights and not layer.name.startswith(HEAD_PREFIXES):
-            layer.trainable = False
+    def build_loss(self, config):
+        """Cross-entropy over the valid pixels (255 ignored), optionally class-weighted."""
+        return metrics.SegmentationLoss(class_weights=list(config.segmentation.class_weights)
+                                        or None)
+
+    def build_metrics(self, config):
+        """mIoU and pixel accuracy, each from a confusion matrix summed over the split."""
+        classes = num_classes_of(config)
+        return [metrics.SegmentationMetric(classes, "miou"),
+                metrics.SegmentationMetric(classes, "pixel_accuracy")]
+
+    def extra_metrics(self, model):
+        """{"per_class_iou": [...]} from the confusion matrix of the last evaluate() (None for a
+        class neither present nor predicted)."""
+        found = [m for m in _segmentation_metrics(model) if m.kind == "miou"]
+        if not found:
+            return {}
+        confusion = ops.convert_to_numpy(found[0].confusion)
+        return {"per_class_iou": metrics.scores_from_confusion(confusion)["per_class_iou"]}
+
+    def evaluate(self, config, model, dataset):
+        """mIoU, pixel accuracy and per-class IoU with config.segmentation's eval_scales,
+        eval_flip and eval_window; None when they ask for plain single-scale evaluation (the
+        engine's model.evaluate does that, with the loss)."""
+        settings = config.segmentation
+        scales = tuple(settings.eval_scales) or (1.0,)
+        if scales == (1.0,) and not settings.eval_flip and not settings.eval_window:
+            return None
+        classes = num_classes_of(config)
+        confusion = np.zeros((classes, classes), np.float64)
+        for images, masks in dataset:
+            probabilities = predict_probabilities(model, images.numpy(), scales,
+                                                  settings.eval_flip, settings.eval_window)
+            confusion += ops.convert_to_numpy(metrics.confusion_counts(masks.numpy(),
+                                                                       probabilities, classes))
+        return metrics.scores_from_confusion(confusion)
+
+    def init_from(self, model, source, config):
+        """weights.init_by_name: the backbone's ImageNet weights, or a saved model's."""
+        return weights.init_by_name(model, source, config)
+
+    def export_hook(self, config=None, **options):
+        """export.segmentation's hook: a class map and probabilities at a fixed size."""
+        from mobilenet_tf.export import segmentation as hook   # export imports the tasks
+        return hook.HOOK.configure(config, **options)
