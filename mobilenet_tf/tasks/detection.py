@@ -9,10 +9,10 @@ and NMS over the whole split and is computed at the end of training and by evalu
 configs/common.py detection()).
 """
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from mobilenet_tf import UserError, data, models
+from mobilenet_tf.data import box_pipeline
 from mobilenet_tf.detection import anchors as anchors_lib, losses, postprocess
 from mobilenet_tf.detection.coco_metrics import CocoEvaluator
 from mobilenet_tf.models import keras_import
@@ -72,13 +72,6 @@ def build_model(config, num_classes):
     return model
 
 
-def _pack(images, targets):
-    """The box loss needs the positives: the class target rides along as a fifth column."""
-    classes = targets["classes"]
-    boxes = tf.concat([targets["boxes"], tf.cast(classes[..., None], tf.float32)], axis=-1)
-    return images, {"boxes": boxes, "classes": classes}
-
-
 def build_inputs(config, split, *, training, input_context=None, epoch=0, skip_batches=0,
                  groundtruth=False):
     """(tf.data.Dataset of (uint8 images, {"boxes": (B, A, 5), "classes": (B, A)}),
@@ -99,7 +92,7 @@ def build_inputs(config, split, *, training, input_context=None, epoch=0, skip_b
         **settings.options.to_dict())
     if groundtruth:
         return dataset, info
-    return dataset.map(_pack, num_parallel_calls=tf.data.AUTOTUNE), info
+    return box_pipeline.with_packed_targets(dataset), info
 
 
 def build_loss(config):
