@@ -6,6 +6,7 @@ metric object serve both. Segmentation: per-pixel cross-entropy ignoring label 2
 and pixel accuracy from a confusion matrix accumulated over the whole split.
 """
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -101,30 +102,49 @@ class SegmentationLoss(keras.losses.Loss):
                 "class_weights": self.class_weights}
 
 
-def confusion_counts(y_true, y_pred, num_classes, ignore_label=IGNORE_LABEL):
-    """(C, C) float32 counts of (true class, predicted class) over the valid pixels of
-    (B, H, W) labels and (B, H, W, C) logits."""
-    labels, valid = _valid_pixels(y_true, num_classes, ignore_label)
-    predicted = ops.reshape(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), [-1])
+def confusion_matrix(labels, predicted, num_classes, ignore_label=IGNORE_LABEL):
+    """(C, C) int32 counts of (true class, predicted class) over the pixels of (...) class
+    ids `labels` and `predicted` whose label is a class (ignore_label left out)."""
+    labels, valid = _valid_pixels(labels, num_classes, ignore_label)
+    predicted = ops.reshape(ops.cast(predicted, "int32"), [-1])
     pairs = labels * num_classes + predicted
-    # segment_sum with a static count (JAX's bincount needs one, which keras does not pass).
-    counts = ops.segment_sum(valid, pairs, num_segments=num_classes * num_classes)
-    return ops.reshape(ops.cast(counts, "float32"), [num_classes, num_classes])
+    # segment_sum with a static count (JAX's bincount needs one, which keras does not pass);
+    # int32 counts stay exact past float32's 2^24.
+    counts = ops.segment_sum(ops.cast(valid, "int32"), pairs,
+                             num_segments=num_classes * num_classes)
+    return ops.reshape(counts, [num_classes, num_classes])
+
+
+def confusion_counts(y_true, y_pred, num_classes, ignore_label=IGNORE_LABEL):
+    """(C, C) float32 confusion_matrix of (B, H, W) labels and (B, H, W, C) logits."""
+    return ops.cast(confusion_matrix(y_true, ops.argmax(y_pred, axis=-1), num_classes,
+                                     ignore_label), "float32")
+
+
+def confusion_scores(confusion, xp=ops):
+    """(C, C) counts (rows true, columns predicted) -> {"per_class_iou" (C,): IoU = TP /
+    (TP + FP + FN), 0 for a class that neither occurs nor is predicted; "present" (C,) bool:
+    it occurs or is predicted; "mIoU": the mean IoU of the present classes, as
+    research/deeplab's mean_iou; "pixel_accuracy"}. The one place this is computed: in
+    keras.ops (the metric, in the compiled step) or, with xp=numpy, in float64 numpy."""
+    true_positive = xp.diagonal(confusion)
+    union = xp.sum(confusion, axis=0) + xp.sum(confusion, axis=1) - true_positive
+    present = union > 0
+    iou = true_positive / xp.maximum(union, 1.0)   # counts: a present class has union >= 1
+    count = xp.sum(xp.where(present, 1.0, 0.0))
+    return {"per_class_iou": iou, "present": present,
+            "mIoU": xp.sum(xp.where(present, iou, 0.0)) / xp.maximum(count, 1.0),
+            "pixel_accuracy": xp.sum(true_positive) / xp.maximum(xp.sum(confusion), 1.0)}
 
 
 def scores_from_confusion(confusion):
-    """numpy (C, C) counts (rows true, columns predicted) -> {"mIoU", "pixel_accuracy",
-    "per_class_iou"}: IoU = TP / (TP + FP + FN) per class; the mean skips classes that
-    neither occur nor are predicted (their IoU is None), as research/deeplab's mean_iou."""
-    import numpy as np
-    confusion = np.asarray(confusion, np.float64)
-    true_positive = np.diag(confusion)
-    union = confusion.sum(0) + confusion.sum(1) - true_positive
-    per_class = [float(tp / u) if u > 0 else None for tp, u in zip(true_positive, union)]
-    present = [iou for iou in per_class if iou is not None]
-    total = confusion.sum()
-    return {"mIoU": float(np.mean(present)) if present else 0.0,
-            "pixel_accuracy": float(true_positive.sum() / total) if total else 0.0,
+    """numpy (C, C) counts -> {"mIoU", "pixel_accuracy", "per_class_iou"} as Python floats
+    (confusion_scores in float64), per-class IoU None for a class neither present nor
+    predicted."""
+    scores = confusion_scores(np.asarray(confusion, np.float64), xp=np)
+    per_class = [float(iou) if present else None
+                 for iou, present in zip(scores["per_class_iou"], scores["present"])]
+    return {"mIoU": float(scores["mIoU"]), "pixel_accuracy": float(scores["pixel_accuracy"]),
             "per_class_iou": per_class}
 
 
@@ -150,14 +170,8 @@ class SegmentationMetric(keras.metrics.Metric):
                                                    self.ignore_label))
 
     def result(self):
-        confusion = ops.convert_to_tensor(self.confusion)
-        true_positive = ops.diagonal(confusion)
-        if self.kind == "pixel_accuracy":
-            return ops.sum(true_positive) / ops.maximum(ops.sum(confusion), 1.0)
-        union = ops.sum(confusion, axis=0) + ops.sum(confusion, axis=1) - true_positive
-        present = ops.cast(union > 0, "float32")
-        iou = true_positive / ops.maximum(union, 1.0)
-        return ops.sum(iou * present) / ops.maximum(ops.sum(present), 1.0)
+        scores = confusion_scores(ops.convert_to_tensor(self.confusion))
+        return scores["mIoU" if self.kind == "miou" else "pixel_accuracy"]
 
     def reset_state(self):
         self.confusion.assign(ops.zeros(self.confusion.shape, "float32"))

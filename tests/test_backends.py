@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
@@ -84,3 +85,60 @@ def test_train_py_under_jax_trains_data_parallel_over_two_devices(tmp_path):
     final = json.loads((tmp_path / "final_metrics.json").read_text())
     assert final["step"] == 6 and final["loss"] == final["loss"]   # trained, finite
     assert (tmp_path / "final.keras").exists()
+
+
+IMPORT_SCRIPT = r'''
+import importlib, json, pkgutil, sys
+
+class NoTensorFlow:
+    """Makes `import tensorflow` fail, as on a machine without it."""
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ImportError("tensorflow is blocked in this test")
+
+sys.meta_path.insert(0, NoTensorFlow())
+import numpy as np
+from keras import ops
+
+names = ["mobilenet_tf.metrics"]
+for package in ("mobilenet_tf.models", "mobilenet_tf.heads", "mobilenet_tf.detection"):
+    module = importlib.import_module(package)
+    names += [package] + [f"{package}.{m.name}" for m in pkgutil.iter_modules(module.__path__)]
+for name in names:
+    importlib.import_module(name)
+
+from mobilenet_tf import metrics
+from mobilenet_tf.detection import box_coder
+boxes = np.array([[0.0, 0.0, 0.5, 0.5], [0.0, 0.25, 0.5, 0.75]], "float32")
+anchors = np.array([[0.25, 0.25, 0.5, 0.5], [0.25, 0.5, 0.5, 0.5]], "float32")
+confusion = np.array([[3.0, 1.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.0]], "float32")
+result = {
+    "modules": names,
+    "iou": ops.convert_to_numpy(box_coder.pairwise_iou(boxes, boxes)).tolist(),
+    "decoded": ops.convert_to_numpy(
+        box_coder.decode(box_coder.encode(boxes, anchors), anchors)).tolist(),
+    "miou": float(metrics.confusion_scores(ops.convert_to_numpy(confusion))["mIoU"]),
+    "tensorflow_loaded": any(m.startswith("tensorflow") for m in sys.modules),
+}
+print("RESULT " + json.dumps(result))
+'''
+
+
+def test_models_heads_detection_and_metrics_import_and_run_without_tensorflow():
+    # DESIGN.md: only data/, engine.py, export/ and the entry points import TensorFlow.
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=REPO_ROOT)
+    proc = subprocess.run([sys.executable, "-c", IMPORT_SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=300, cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
+    result = json.loads(line[len("RESULT "):])
+    assert not result["tensorflow_loaded"]
+    for name in ("mobilenet_tf.models.mobilenet_v3", "mobilenet_tf.heads.ssdlite",
+                 "mobilenet_tf.detection.box_coder", "mobilenet_tf.detection.losses",
+                 "mobilenet_tf.detection.postprocess", "mobilenet_tf.metrics"):
+        assert name in result["modules"]
+    assert "mobilenet_tf.detection.target_assigner" not in result["modules"]   # in data/
+    np.testing.assert_allclose(result["iou"], [[1.0, 1 / 3], [1 / 3, 1.0]], rtol=1e-6)
+    np.testing.assert_allclose(result["decoded"], [[0.0, 0.0, 0.5, 0.5],
+                                                   [0.0, 0.25, 0.5, 0.75]], atol=1e-6)
+    assert abs(result["miou"] - (0.75 + 2 / 3) / 2) < 1e-6

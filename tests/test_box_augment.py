@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from mobilenet_tf.data import box_augment
-from mobilenet_tf.detection import target_assigner
+from mobilenet_tf.data import target_assigner
 
 HEIGHT, WIDTH = 40, 60
 # Three disjoint boxes in pixels [y0, x0, y1, x1), each painted with its own blue value.
@@ -79,7 +79,7 @@ def test_crop_meets_the_minimum_iou_and_keeps_boxes_by_centre(mode):
         height, width = image.shape[:2]
         window = np.array([[top / HEIGHT, left / WIDTH, (top + height) / HEIGHT,
                             (left + width) / WIDTH]], np.float32)
-        overlaps = target_assigner.iou(window, boxes).numpy()[0]
+        overlaps = target_assigner.pairwise_iou(window, boxes).numpy()[0]
         assert overlaps[[0, 2]].max() >= 0.5   # the crowd box (1) does not count
         assert 0.5 <= height / width <= 2.0
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2

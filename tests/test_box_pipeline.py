@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mobilenet_tf import UserError, data
-from mobilenet_tf.data import shapes
+from mobilenet_tf.data import box_pipeline, shapes
 from mobilenet_tf.detection import anchors as anchor_lib
 
 SIZE = 64
@@ -81,3 +81,15 @@ def test_unknown_dataset_and_bad_sizes_are_user_errors():
     with pytest.raises(UserError, match="does not take"):
         data.get_detection("shapes", "train", anchors=ANCHORS, image_size=SIZE, batch_size=2,
                            annotation_file="x.json")
+
+
+def test_packed_targets_carry_the_class_as_a_fifth_box_column():
+    dataset, _ = data.get_detection("shapes", "validation", anchors=ANCHORS, image_size=SIZE,
+                                    batch_size=4, num_examples=4)
+    (images, plain), = dataset.as_numpy_iterator()
+    (packed_images, packed), = box_pipeline.with_packed_targets(dataset).as_numpy_iterator()
+    np.testing.assert_array_equal(packed_images, images)
+    assert packed["boxes"].shape == (4, len(ANCHORS), 5)
+    np.testing.assert_array_equal(packed["boxes"][..., :4], plain["boxes"])
+    np.testing.assert_array_equal(packed["boxes"][..., 4], plain["classes"])
+    np.testing.assert_array_equal(packed["classes"], plain["classes"])

@@ -137,6 +137,25 @@ def test_a_class_neither_present_nor_predicted_is_left_out_of_the_mean():
     assert scores["mIoU"] == pytest.approx((0.75 + 2 / 3) / 2)
 
 
+def test_metric_evaluation_and_export_check_share_one_confusion_and_iou():
+    # One confusion_matrix and one confusion_scores: the metric (keras.ops), the task's
+    # evaluation (scores_from_confusion, numpy) and the export check agree.
+    from mobilenet_tf.export import segmentation as export_segmentation
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, (3, 16, 16))
+    labels[0, :4] = 255
+    predicted = np.where(rng.uniform(size=labels.shape) < 0.7, labels % 255, 1) % 4
+    logits = np.eye(4, dtype="float32")[predicted]
+    metric = metrics.SegmentationMetric(4, "miou")
+    metric.update_state(labels, logits)
+    confusion = keras.ops.convert_to_numpy(metrics.confusion_matrix(labels, predicted, 4))
+    assert confusion.sum() == (labels != 255).sum()
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(metric.confusion), confusion)
+    scores = metrics.scores_from_confusion(confusion)
+    assert float(metric.result()) == pytest.approx(scores["mIoU"], rel=1e-6)
+    assert export_segmentation.miou(predicted, labels, 4) == scores["mIoU"]
+
+
 def test_loss_is_the_mean_over_valid_pixels_with_class_weights():
     labels = np.array([[[0, 1], [255, 2]], [[1, 1], [255, 255]]])
     logits = np.random.default_rng(0).normal(size=(2, 2, 2, 3)).astype("float32")

@@ -9,7 +9,8 @@ import tensorflow as tf
 from keras import ops
 
 from mobilenet_tf import profile
-from mobilenet_tf.detection import anchors, box_coder, losses, postprocess, target_assigner
+from mobilenet_tf.data import target_assigner
+from mobilenet_tf.detection import anchors, box_coder, losses, postprocess
 from mobilenet_tf.detection.coco_metrics import CocoEvaluator
 from mobilenet_tf.heads.ssdlite import prior_bias
 from mobilenet_tf.models import build

@@ -1,12 +1,14 @@
-"""SSD matching and encoding on hand-made cases, eagerly and inside tf.data."""
+"""SSD matching and encoding on hand-made cases, eagerly and inside tf.data; the pipeline's
+TensorFlow box geometry gives the model's keras.ops numbers (box_coder)."""
 import math
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras import ops
 
-from mobilenet_tf.detection import anchors as anchor_lib
-from mobilenet_tf.detection import target_assigner
+from mobilenet_tf.data import target_assigner
+from mobilenet_tf.detection import anchors as anchor_lib, box_coder
 
 # Four anchors [cy, cx, h, w]: two small ones side by side at the top, a big one in the
 # middle, and one at the bottom right.
@@ -31,10 +33,44 @@ modes = pytest.mark.parametrize("mode", ["eager", "tf.data"])
 
 
 def test_iou_by_hand():
-    a = tf.constant([[0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 0.0, 0.0]])
-    b = tf.constant([[0.0, 0.25, 0.5, 0.75], [0.5, 0.5, 1.0, 1.0]])
-    np.testing.assert_allclose(target_assigner.iou(a, b).numpy(),
-                               [[1 / 3, 0.0], [0.0, 0.0]], rtol=1e-6)
+    a = np.array([[0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 0.0, 0.0]], np.float32)
+    b = np.array([[0.0, 0.25, 0.5, 0.75], [0.5, 0.5, 1.0, 1.0]], np.float32)
+    expected = [[1 / 3, 0.0], [0.0, 0.0]]
+    np.testing.assert_allclose(target_assigner.pairwise_iou(a, b).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(box_coder.pairwise_iou(a, b)), expected,
+                               rtol=1e-6)
+
+
+@modes
+def test_the_pipelines_geometry_equals_the_models(mode):
+    # One definition per framework: the TensorFlow ops here (tf.data runs them even when
+    # Keras runs on JAX) and box_coder's keras.ops give the same numbers, with one SCALES.
+    rng = np.random.default_rng(0)
+    centre, size = rng.uniform(0.2, 0.8, (30, 2)), rng.uniform(0.05, 0.6, (30, 2))
+    boxes = np.concatenate([centre - size / 2, centre + size / 2], -1).astype(np.float32)
+    priors = anchor_lib.ssd_anchors(anchor_lib.feature_map_sizes(320))[::60][:30]
+
+    def pipeline_side(b, a):
+        return {"centre": target_assigner.to_centre(b),
+                "corners": target_assigner.to_corners(target_assigner.to_centre(b)),
+                "iou": target_assigner.pairwise_iou(b, target_assigner.to_corners(a)),
+                "deltas": target_assigner.encode(b, a)}
+
+    if mode == "eager":
+        ours = {k: v.numpy() for k, v in pipeline_side(boxes, priors).items()}
+    else:
+        ours = next(iter(tf.data.Dataset.from_tensors((boxes, priors)).map(pipeline_side)
+                         .as_numpy_iterator()))
+    model_side = {"centre": box_coder.to_centre(boxes),
+                  "corners": box_coder.to_corners(box_coder.to_centre(boxes)),
+                  "iou": box_coder.pairwise_iou(boxes, box_coder.to_corners(priors)),
+                  "deltas": box_coder.encode(boxes, priors)}
+    for key, value in model_side.items():
+        np.testing.assert_allclose(ours[key], ops.convert_to_numpy(value), rtol=1e-5,
+                                   atol=1e-6, err_msg=key)
+    np.testing.assert_allclose(ours["corners"], boxes, atol=1e-6)   # the round trip
+    assert ours["iou"].max() > 0.1   # some boxes do overlap some anchors
+    assert target_assigner.SCALES is box_coder.SCALES == (10.0, 10.0, 5.0, 5.0)
 
 
 def test_encode_by_hand():
@@ -58,8 +94,8 @@ def test_box_equal_to_an_anchor_matches_it_with_zero_deltas(mode):
 def test_box_below_threshold_is_forced_onto_its_best_anchor(mode):
     # A small box inside anchor 3: IoU 0.36 with it, below 0.5, and less with the others.
     box = [0.8, 0.8, 0.95, 0.95]
-    overlaps = target_assigner.iou(tf.constant([box]),
-                                   target_assigner.centre_to_corners(ANCHORS)).numpy()[0]
+    overlaps = target_assigner.pairwise_iou(tf.constant([box]),
+                                            target_assigner.to_corners(ANCHORS)).numpy()[0]
     assert overlaps.max() < 0.5 and overlaps.argmax() == 3
     out = _run(mode, [box], [2])
     np.testing.assert_array_equal(out["classes"], [0, 0, 0, 3])

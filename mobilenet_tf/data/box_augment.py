@@ -29,7 +29,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from mobilenet_tf.detection import target_assigner
+from mobilenet_tf.data import target_assigner
 
 BOX_FIELDS = ("boxes", "classes", "is_crowd", "area")
 MIN_IOUS = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -110,8 +110,9 @@ def random_crop(features, seed, min_ious=MIN_IOUS, trials=CROP_TRIALS):
     corners = tf.concat([crops[:, :2], crops[:, :2] + crops[:, 2:]], 1) / tf.tile(size, [2])
     aspect = crops[:, 2] / crops[:, 3]
     crowd = tf.cast(features.get("is_crowd", tf.zeros(tf.shape(boxes)[:1], tf.bool)), tf.bool)
-    overlaps = tf.where(crowd[None, :], -1.0, target_assigner.iou(corners, boxes))  # (T, n)
-    centres = (boxes[None, :, :2] + boxes[None, :, 2:]) / 2
+    overlaps = tf.where(crowd[None, :], -1.0,
+                        target_assigner.pairwise_iou(corners, boxes))   # (T, n)
+    centres = target_assigner.to_centre(boxes)[None, :, :2]
     inside = tf.reduce_all((centres > corners[:, None, :2]) & (centres < corners[:, None, 2:]),
                            axis=2)   # (T, n)
     valid = (tf.reduce_any(overlaps >= min_iou, axis=1) & tf.reduce_any(inside, axis=1)

@@ -3,7 +3,7 @@
     examples (this worker's shard) -> shuffle -> per-example seed -> [skip, to resume]
       -> read and decode -> SSD augmentation sampled at image_size (box_augment), or a
          plain resize for evaluation
-      -> match and encode targets (detection.target_assigner) -> batch -> prefetch
+      -> match and encode targets (target_assigner) -> batch -> prefetch
 
 A loader's Source gives, after its `parse`, a dict with "image_bytes" or "image" (uint8
 (H, W, 3)), "boxes" float32 (n, 4) [ymin, xmin, ymax, xmax] normalised to the image,
@@ -15,7 +15,7 @@ counted, as the classification pipeline does (pipeline.map_skipping_corrupt).
 import tensorflow as tf
 
 from mobilenet_tf.data import box_augment, pipeline, preprocess
-from mobilenet_tf.detection import target_assigner
+from mobilenet_tf.data import target_assigner
 
 AUTOTUNE = tf.data.AUTOTUNE
 MAX_BOXES = 100   # COCO's evaluation keeps 100 detections; few images have more objects
@@ -114,3 +114,17 @@ def make_batches(source, *, anchors, training, batch_size, image_size,
     options = tf.data.Options()
     options.deterministic = seed is not None or not training
     return batches.with_options(options).prefetch(AUTOTUNE)
+
+
+def pack_targets(images, targets):
+    """(images, {"boxes" (B, A, 4), "classes" (B, A)}) -> the same with "boxes" (B, A, 5):
+    the box loss needs the positives, so the class target rides along as a fifth column."""
+    classes = targets["classes"]
+    boxes = tf.concat([targets["boxes"], tf.cast(classes[..., None], tf.float32)], axis=-1)
+    return images, {"boxes": boxes, "classes": classes}
+
+
+def with_packed_targets(batches):
+    """make_batches' batches (without groundtruth fields) -> pack_targets of each, for
+    model.fit with the SSD losses (mobilenet_tf.detection.losses)."""
+    return batches.map(pack_targets, num_parallel_calls=AUTOTUNE)

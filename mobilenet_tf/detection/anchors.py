@@ -84,9 +84,3 @@ def ssd_anchors(feature_map_sizes, *, min_scale=0.2, max_scale=0.95,
                           np.broadcast_to(box_h, shape), np.broadcast_to(box_w, shape)], -1)
         levels.append(boxes.reshape(-1, 4))
     return np.concatenate(levels).astype(np.float32)
-
-
-def to_corners(anchors):
-    """(..., 4) [cy, cx, h, w] -> (..., 4) [ymin, xmin, ymax, xmax] (numpy)."""
-    centre, size = anchors[..., :2], anchors[..., 2:]
-    return np.concatenate([centre - size / 2, centre + size / 2], axis=-1)

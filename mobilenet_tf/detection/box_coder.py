@@ -1,10 +1,14 @@
-"""SSD's box coding (Liu et al., arXiv:1512.02325, eq. 2, with the TF Object Detection API's
-scales 10, 10, 5, 5), in keras.ops so decoding runs in the model's backend (TensorFlow, JAX).
+"""Box geometry for the model and for evaluation, in keras.ops so it runs in the model's
+backend (TensorFlow, JAX) and on numpy arrays: centre / corner conversions, pairwise IoU
+and SSD's box coding (Liu et al., arXiv:1512.02325, eq. 2, with the TF Object Detection
+API's scales 10, 10, 5, 5: SCALES, the one place they are written).
 
 For a box with centre (cy, cx) and size (h, w) and an anchor (acy, acx, ah, aw):
     deltas = [10 (cy - acy) / ah, 10 (cx - acx) / aw, 5 log(h / ah), 5 log(w / aw)]
-The input pipeline encodes with the same formula in TensorFlow (target_assigner.py).
-Boxes are [ymin, xmin, ymax, xmax], anchors [cy, cx, h, w], both normalised to [0, 1].
+The input pipeline needs the same geometry in TensorFlow ops (tf.data runs TensorFlow even
+when Keras runs on JAX): mobilenet_tf.data.target_assigner holds that version, with these
+SCALES. Boxes are [ymin, xmin, ymax, xmax], anchors [cy, cx, h, w], both normalised to
+[0, 1].
 """
 import math
 
@@ -66,8 +70,3 @@ def pairwise_iou(boxes1, boxes2):
     union = area_a + area_b - intersection
     return intersection / ops.maximum(union, 1e-9)
 
-
-def elementwise_iou(boxes1, boxes2):
-    """(..., 4), (..., 4) corner boxes -> (...) IoU of each pair."""
-    return ops.squeeze(pairwise_iou(ops.expand_dims(boxes1, -2), ops.expand_dims(boxes2, -2)),
-                       (-2, -1))

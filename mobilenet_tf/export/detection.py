@@ -35,6 +35,7 @@ float32 in every TFLite format (--int8_io sets the input only).
 """
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
 from mobilenet_tf import UserError
 from mobilenet_tf.detection import anchors as anchors_lib, box_coder
@@ -250,16 +251,6 @@ def _per_image(outputs, i):
             np.rint(np.asarray(outputs[CLASSES][i, :n])).astype(np.int64))
 
 
-def _iou(a, b):
-    """(N, 4), (M, 4) corner boxes -> (N, M) IoU (numpy)."""
-    low = np.maximum(a[:, None, :2], b[None, :, :2])
-    high = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    intersection = np.prod(np.clip(high - low, 0.0, None), axis=-1)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0.0, None), axis=-1)
-    union = area(a)[:, None] + area(b)[None, :] - intersection
-    return intersection / np.maximum(union, 1e-12)
-
-
 def match(reference, exported):
     """Each Keras detection paired with the exported detection of its class it overlaps
     most: {"matched", "max_box_diff", "max_score_diff", "same_count", "detections"}."""
@@ -273,7 +264,8 @@ def match(reference, exported):
         total += len(ours)
         if not len(ours) or not len(theirs):
             continue
-        iou = np.where(our_classes[:, None] == their_classes[None, :], _iou(ours, theirs), -1.0)
+        overlaps = ops.convert_to_numpy(box_coder.pairwise_iou(ours, theirs))
+        iou = np.where(our_classes[:, None] == their_classes[None, :], overlaps, -1.0)
         best = np.argmax(iou, axis=1)
         hit = iou[np.arange(len(ours)), best] >= MATCH_IOU
         matched += int(hit.sum())

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from mobilenet_tf.export.hook import ExportHook
-from mobilenet_tf.metrics import IGNORE_LABEL, scores_from_confusion
+from mobilenet_tf.metrics import confusion_matrix, scores_from_confusion
 
 CLASS_MAP, PROBABILITIES = "class_map", "probabilities"
 TABLE_COLUMNS = (
@@ -24,14 +24,10 @@ TABLE_COLUMNS = (
 
 
 def miou(class_map, masks, num_classes):
-    """mIoU of (N, H, W) predicted classes against (N, H, W) masks (IGNORE_LABEL left out),
+    """mIoU of (N, H, W) predicted classes against (N, H, W) masks (255 left out),
     over all the pixels at once, as evaluate.py scores a split."""
-    masks = np.asarray(masks).astype(np.int64).reshape(-1)
-    predicted = np.asarray(class_map).astype(np.int64).reshape(-1)
-    valid = masks != IGNORE_LABEL
-    pairs = masks[valid] * num_classes + predicted[valid]
-    confusion = np.bincount(pairs, minlength=num_classes ** 2).reshape(num_classes, num_classes)
-    return scores_from_confusion(confusion)["mIoU"]
+    confusion = confusion_matrix(np.asarray(masks), np.asarray(class_map), num_classes)
+    return scores_from_confusion(keras.ops.convert_to_numpy(confusion))["mIoU"]
 
 
 class SegmentationExport(ExportHook):

@@ -9,10 +9,10 @@ and NMS over the whole split and is computed at the end of training and by evalu
 configs/common.py detection()).
 """
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from mobilenet_tf import UserError, data, models
+from mobilenet_tf.data import box_pipeline
 from mobilenet_tf.detection import anchors as anchors_lib, losses, postprocess
 from mobilenet_tf.detection.coco_metrics import CocoEvaluator
 from mobilenet_tf.tasks import classification, weights
@@ -30,11 +30,6 @@ def anchors_of(config):
         aspect_ratios=tuple(settings.aspect_ratios))
 
 
-def _pack(images, targets):
-    """The box loss needs the positives: the class target rides along as a fifth column."""
-    classes = targets["classes"]
-    boxes = tf.concat([targets["boxes"], tf.cast(classes[..., None], tf.float32)], axis=-1)
-    return images, {"boxes": boxes, "classes": classes}
 
 
 def inference_model(config, model):
@@ -101,7 +96,7 @@ class DetectionTask(Task):
             **settings.options.to_dict())
         if groundtruth:
             return dataset, info
-        return dataset.map(_pack, num_parallel_calls=tf.data.AUTOTUNE), info
+        return box_pipeline.with_packed_targets(dataset), info
 
     def build_loss(self, config):
         """{"boxes": smooth L1, "classes": focal or hard-negative softmax}, over the positives."""

@@ -1,4 +1,8 @@
-"""SSD training targets for one image, in TensorFlow, so they are computed in tf.data.
+"""SSD training targets for one image, in TensorFlow, so they are computed in tf.data; with
+the TensorFlow versions of the box geometry (to_centre, to_corners, pairwise_iou, encode)
+that the input pipeline uses. mobilenet_tf.detection.box_coder holds the same functions in
+keras.ops for the model (decoding, NMS under any backend); tf.data needs TensorFlow ops even
+when Keras runs on JAX, so these are the pipeline's and only the pipeline's.
 
 Matching (SSD, Liu et al. 2016, section 2.2; as torchvision's SSD and the TF Object
 Detection API's argmax matcher with force_match_for_each_row):
@@ -11,30 +15,31 @@ Detection API's argmax matcher with force_match_for_each_row):
   `threshold` is ignored (class -1): crowd regions are neither objects nor background;
 - an image without boxes gives all-background targets.
 
-Encoding (SSD, scales 10, 10, 5, 5): a box of centre (cy, cx) and size (h, w) matched to an
-anchor (acy, acx, ah, aw) is [10 (cy - acy) / ah, 10 (cx - acx) / aw, 5 log(h / ah),
-5 log(w / aw)]; mobilenet_tf.detection.box_coder.decode inverts it.
+Encoding (SSD, box_coder.SCALES 10, 10, 5, 5): a box of centre (cy, cx) and size (h, w)
+matched to an anchor (acy, acx, ah, aw) is [10 (cy - acy) / ah, 10 (cx - acx) / aw,
+5 log(h / ah), 5 log(w / aw)]; mobilenet_tf.detection.box_coder.decode inverts it.
 """
 import tensorflow as tf
 
-SCALE_FACTORS = (10.0, 10.0, 5.0, 5.0)
+from mobilenet_tf.detection.box_coder import SCALES
+
 MATCH_THRESHOLD = 0.5
 _MIN_SIZE = 1e-8   # keeps log() finite on the (never used) deltas of unmatched anchors
 
 
-def centre_to_corners(boxes):
+def to_corners(boxes):
     """(..., 4) [cy, cx, h, w] -> (..., 4) [ymin, xmin, ymax, xmax]."""
     centre, size = boxes[..., :2], boxes[..., 2:]
     return tf.concat([centre - size / 2, centre + size / 2], axis=-1)
 
 
-def corners_to_centre(boxes):
+def to_centre(boxes):
     """(..., 4) [ymin, xmin, ymax, xmax] -> (..., 4) [cy, cx, h, w]."""
     return tf.concat([(boxes[..., :2] + boxes[..., 2:]) / 2, boxes[..., 2:] - boxes[..., :2]],
                      axis=-1)
 
 
-def iou(boxes_a, boxes_b):
+def pairwise_iou(boxes_a, boxes_b):
     """(N, 4) and (M, 4) [ymin, xmin, ymax, xmax] -> (N, M) intersection over union; 0 where
     both boxes are empty."""
     a, b = boxes_a[:, None, :], boxes_b[None, :, :]
@@ -45,15 +50,15 @@ def iou(boxes_a, boxes_b):
     return tf.math.divide_no_nan(intersection, area(a) + area(b) - intersection)
 
 
-def encode(boxes, anchors, scale_factors=SCALE_FACTORS):
+def encode(boxes, anchors, scales=SCALES):
     """(..., 4) [ymin, xmin, ymax, xmax] boxes and (..., 4) [cy, cx, h, w] anchors ->
     (..., 4) SSD deltas."""
-    boxes = corners_to_centre(tf.cast(boxes, tf.float32))
+    boxes = to_centre(tf.cast(boxes, tf.float32))
     anchors = tf.cast(anchors, tf.float32)
     size = tf.maximum(boxes[..., 2:], _MIN_SIZE)
     centre = (boxes[..., :2] - anchors[..., :2]) / anchors[..., 2:]
     deltas = tf.concat([centre, tf.math.log(size / anchors[..., 2:])], axis=-1)
-    return deltas * tf.constant(scale_factors, tf.float32)
+    return deltas * tf.constant(scales, tf.float32)
 
 
 def match(boxes, anchors, is_crowd=None, threshold=MATCH_THRESHOLD):
@@ -66,7 +71,7 @@ def match(boxes, anchors, is_crowd=None, threshold=MATCH_THRESHOLD):
     # One empty, never-matching box at the end: argmax over boxes works for G = 0.
     boxes = tf.concat([boxes, tf.zeros([1, 4])], axis=0)
     crowd = tf.concat([crowd, [False]], axis=0)
-    overlaps = iou(boxes, centre_to_corners(tf.cast(anchors, tf.float32)))   # (G + 1, A)
+    overlaps = pairwise_iou(boxes, to_corners(tf.cast(anchors, tf.float32)))   # (G + 1, A)
     plain = tf.where(crowd[:, None], -1.0, overlaps)
     best_box = tf.argmax(plain, axis=0, output_type=tf.int32)
     positive = tf.reduce_max(plain, axis=0) >= threshold
