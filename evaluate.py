@@ -20,11 +20,7 @@ from absl import flags   # noqa: E402
 from mobilenet_tf import cli, engine, optim   # noqa: E402
 from mobilenet_tf.tasks import TASKS   # noqa: E402
 
-flags.DEFINE_string("checkpoint", None, "A .keras model, or a checkpoints/ckpt-*.weights.h5 "
-                    "file of a run (with --model_dir or the same flags as its training).")
 flags.DEFINE_string("split", None, "Split to evaluate (default: the config's eval_split).")
-flags.DEFINE_string("metrics_out", None, "Also write the metrics to this JSON file.")
-flags.DEFINE_enum("weights", "final", ["final", "best"], "With --model_dir: which model.")
 
 
 def load_model(config):
@@ -83,4 +79,5 @@ def main(argv):
 
 if __name__ == "__main__":
     cli.define_flags()
+    cli.define_saved_model_flags()
     cli.run(main)

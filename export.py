@@ -19,9 +19,6 @@ from absl import flags   # noqa: E402
 from mobilenet_tf import cli, export   # noqa: E402
 from mobilenet_tf.export import source   # noqa: E402
 
-flags.DEFINE_string("checkpoint", None, "A .keras model, or a run's checkpoints/ckpt-*.weights.h5 "
-                    "(with --model_dir or the same flags as its training).")
-flags.DEFINE_enum("weights", "final", ["final", "best"], "With --model_dir: which model.")
 flags.DEFINE_list("format", ["all"], f"Formats, comma-separated: {', '.join(export.FORMATS)}, "
                   "or all.")
 flags.DEFINE_string("output_dir", None, "Where the artifacts go (default MODEL_DIR/export).")
@@ -33,7 +30,6 @@ flags.DEFINE_integer("representative_images", 200, "Training images to calibrate
 flags.DEFINE_integer("check_images", 500, "Held-out images to compare each artifact with the "
                      "Keras model on (0: no check).")
 flags.DEFINE_integer("latency_runs", 50, "Timed runs per latency figure (0: no timing).")
-flags.DEFINE_string("metrics_out", None, "Also write the check table to this JSON file.")
 flags.DEFINE_enum("detection_postprocess", None, list(export.detection.POSTPROCESS),
                   "Detection: where TFLite formats run the NMS (default graph). graph: our "
                   "per-class NMS as built-in ops, the Keras model's detections; tflite_op: "
@@ -107,4 +103,5 @@ def main(argv):
 
 if __name__ == "__main__":
     cli.define_flags()
+    cli.define_saved_model_flags()
     cli.run(main)

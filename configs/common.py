@@ -82,6 +82,8 @@ def base(model="mobilenet_v3_small", dataset="shapes"):
         distribution="auto",        # auto | one_device | mirrored | multi_worker | tpu
         tpu="",                     # TPU name or grpc:// address for TPUStrategy
         jit_compile="auto",         # auto: XLA on GPU and TPU, not on CPU (8x slower there)
+        run_eagerly=False,          # True: op by op, no tf.function (debugging; --smoke_test's
+                                    # few steps run faster than a graph is traced)
     )
     return config
 
@@ -112,14 +114,29 @@ def exponential_decay(config, decay_rate, decay_epochs, warmup_epochs=0.0):
     return config
 
 
-def smoke(config, steps=2, batch_size=8, image_size=32):
-    """Shrinks any recipe to a seconds-long run on Shapes, for tests of the recipe's wiring."""
-    config.dataset.name = "shapes"
-    config.dataset.image_size = image_size
-    config.dataset.options = {"num_examples": 64}
+# --smoke_test sizes: the smallest input every model of a task takes (Xception: 71).
+SMOKE_IMAGE_SIZE = {"classification": 32, "detection": 64, "segmentation": 32}
+SMOKE_MIN_SIZE = {"xception": 72}
+
+
+def smoke(config, steps=2, batch_size=8):
+    """Shrinks any recipe to a seconds-long run on the built-in Shapes data of its task
+    (`train.py --smoke_test`), keeping what the recipe decides about training (optimizer,
+    schedule, losses, regularisation, EMA, augmentation switches): a recipe's wiring, checked
+    end to end before a long run. Paths, pretrained weights and devices are dropped."""
+    task = config.task
+    size = max(SMOKE_IMAGE_SIZE[task], SMOKE_MIN_SIZE.get(config.model.name, 0))
+    config.dataset.update(name="shapes", data_dir="", image_size=size, shuffle_buffer=64,
+                          cache=False)
+    config.dataset.options = {"num_examples": 8 * batch_size, "eval_examples": 2 * batch_size}
+    if task == "segmentation":   # the Shapes masks' own frame and classes
+        config.dataset.eval_size = []
+        config.segmentation.update(class_weights=[], eval_window=0)
     config.train.update(steps=steps, batch_size=batch_size, checkpoint_every_steps=steps,
-                        log_every_steps=1)
-    config.optimizer.base_batch_size = 0
+                        log_every_steps=1, init_from="", freeze_backbone=False,
+                        eval_every_epochs=1)
+    config.optimizer.base_batch_size = 0   # the recipe's rate as it is, not scaled to batch 8
+    config.runtime.update(distribution="auto", tpu="", run_eagerly=True)
     return config
 
 

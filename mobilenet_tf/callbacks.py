@@ -47,6 +47,22 @@ def ema_weights(model):
         swapper._swap_variables()
 
 
+@contextlib.contextmanager
+def without_weight_decay(model):
+    """Within the block the kernels' L2 penalties are off, so a reported loss is the data loss
+    alone, the same for a model built for training (weight decay on its kernels) and one
+    loaded from a `.keras` file (which keeps none): one definition of `loss` everywhere."""
+    held = [(variable, variable.regularizer) for variable in model.weights
+            if getattr(variable, "regularizer", None) is not None]
+    for variable, _ in held:
+        variable.regularizer = None
+    try:
+        yield model
+    finally:
+        for variable, regularizer in held:
+            variable.regularizer = regularizer
+
+
 def _all_finite(model):
     return all(np.all(np.isfinite(keras.ops.convert_to_numpy(weight)))
                for weight in model.weights if "float" in str(weight.dtype))

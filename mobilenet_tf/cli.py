@@ -63,6 +63,18 @@ def define_flags():
                                              "tpu"], "tf.distribute strategy (auto: from the "
                       "devices, TF_CONFIG and --tpu).")
     flags.DEFINE_string("tpu", None, "TPU name or grpc:// address.")
+    flags.DEFINE_boolean("smoke_test", False, "Shrink the recipe to a seconds-long run on the "
+                         "built-in Shapes data (2 steps of 8 images), to check its wiring end "
+                         "to end before a long run.")
+
+
+def define_saved_model_flags():
+    """The flags evaluate.py and export.py share: which saved model, and the metrics file."""
+    flags.DEFINE_string("checkpoint", None, "A .keras model, or a run's "
+                        "checkpoints/ckpt-*.weights.h5 file (with --model_dir or the same "
+                        "flags as its training).")
+    flags.DEFINE_enum("weights", "final", ["final", "best"], "With --model_dir: which model.")
+    flags.DEFINE_string("metrics_out", None, "Also write the results to this JSON file.")
 
 
 def parse_flags(argv):
@@ -109,6 +121,8 @@ def apply_flags(config):
         config.train.steps = 0
     config_lib.apply_overrides(config, _OVERRIDES)
     config.model.name = models.canonical_name(config.model.name)
+    if FLAGS.smoke_test:
+        config_lib.smoke_test(config)
     return config
 
 

@@ -32,13 +32,24 @@ def recipe_for(model, dataset):
     return os.path.join(CONFIG_DIR, models.entry(model).recipe_for(dataset))
 
 
+def smoke_test(config):
+    """configs/common.py's smoke(config): any recipe shrunk to a seconds-long Shapes run."""
+    _recipes_importable()
+    from configs import common
+    return common.smoke(config)
+
+
+def _recipes_importable():
+    if REPO_ROOT not in sys.path:   # recipes import configs.common
+        sys.path.insert(0, REPO_ROOT)
+
+
 def load_recipe(spec):
     """The ConfigDict of `path` or `path:arg` (get_config(arg))."""
     path, _, argument = str(spec).partition(":")
     if not os.path.isfile(path):
         raise UserError(f"config file {path} not found; recipes are in {CONFIG_DIR}")
-    if REPO_ROOT not in sys.path:   # recipes import configs.common
-        sys.path.insert(0, REPO_ROOT)
+    _recipes_importable()
     module_name = "_recipe_" + os.path.splitext(os.path.basename(path))[0]
     spec_ = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec_)

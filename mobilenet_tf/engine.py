@@ -8,6 +8,7 @@ Training runs one model.fit() per epoch with that epoch's seeded data stream, so
 resumed from a checkpoint at step s continues with exactly the batches an uninterrupted run
 would have seen (data.get's skip_batches), and Keras's epoch counter stays right.
 """
+import contextlib
 import json
 import math
 import os
@@ -194,7 +195,8 @@ def compile_model(model, task, config, optimizer):
     model.compile(optimizer=optimizer, loss=task.build_loss(config),
                   metrics=task.build_metrics(config),
                   steps_per_execution=config.train.steps_per_execution,
-                  jit_compile=use_jit(config.runtime.jit_compile))
+                  jit_compile=use_jit(config.runtime.jit_compile),
+                  run_eagerly=bool(config.runtime.get("run_eagerly", False)))
     model.optimizer.build(model.trainable_variables)
     return model
 
@@ -328,7 +330,7 @@ def train(config, model_dir, verbose=1):
         model.fit(dataset, initial_epoch=epoch, epochs=epochs, steps_per_epoch=steps,
                   validation_data=validation if evaluate_now else None, shuffle=False,
                   callbacks=fit_callbacks + [_StopAfterOneEpoch()] + (
-                      [_EmaEvaluation()] if evaluate_now else []),
+                      [_ValidationWeights()] if evaluate_now else []),
                   verbose=verbose)
         if nan_guard.diverged_at is not None:
             kept = checkpointer.read_index()
@@ -368,15 +370,17 @@ class _StopAfterOneEpoch(keras.callbacks.Callback):
         self.model.stop_training = True
 
 
-class _EmaEvaluation(keras.callbacks.Callback):
-    """Validates with the EMA weights (when the optimizer keeps them) during fit()."""
+class _ValidationWeights(keras.callbacks.Callback):
+    """Validates during fit() as evaluate() does: with the EMA weights (when the optimizer
+    keeps them), and a loss without the L2 penalty (callbacks.without_weight_decay)."""
 
     def on_test_begin(self, logs=None):
-        self._swap = callbacks.ema_weights(self.model)
-        self._swap.__enter__()
+        self._held = contextlib.ExitStack()
+        self._held.enter_context(callbacks.ema_weights(self.model))
+        self._held.enter_context(callbacks.without_weight_decay(self.model))
 
     def on_test_end(self, logs=None):
-        self._swap.__exit__(None, None, None)
+        self._held.close()
 
 
 def _write_first_images(task, config, board):
@@ -393,7 +397,7 @@ def _worker_dir(model_dir, strategy):
 
 def _finish(task, config, model, validation, model_dir, chief, board):
     """Final evaluation and final.keras, both with the EMA weights when there are any."""
-    with callbacks.ema_weights(model):
+    with callbacks.ema_weights(model), callbacks.without_weight_decay(model):
         results = model.evaluate(validation, verbose=0, return_dict=True)
         tf.io.gfile.makedirs(model_dir)
         callbacks.save_model_atomically(model, os.path.join(model_dir, "final.keras"))
@@ -423,7 +427,7 @@ def evaluate(config, model, split=None):
     strategy = tf.distribute.get_strategy()
     dataset, _ = distributed_inputs(task, config, strategy, split or config.dataset.eval_split,
                                     training=False)
-    with callbacks.ema_weights(model):
+    with callbacks.ema_weights(model), callbacks.without_weight_decay(model):
         # A task may evaluate its own way (segmentation: multi-scale, sliding window).
         metrics = task.evaluate(config, model, dataset)
         if metrics is None:

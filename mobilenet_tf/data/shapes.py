@@ -275,12 +275,15 @@ def _classification_example(example):
 
 
 def load(split, *, data_dir=None, training, seed, input_context, image_size=128,
-         num_examples=None, max_shapes=MAX_SHAPES, dataset_seed=0):
+         num_examples=None, eval_examples=None, max_shapes=MAX_SHAPES, dataset_seed=0):
     """`shapes` for mobilenet_tf.data.get: the split generated at image_size, as a Source of
-    {"image", "label"}. No files, so data_dir is ignored; `seed` (the run's) only shuffles
-    and augments, while dataset_seed picks the images, so evaluation data never changes with
-    the training seed."""
+    {"image", "label"}; num_examples sizes every split, eval_examples (if given) the others
+    than train, as the detection and mask loaders. No files, so data_dir is ignored; `seed`
+    (the run's) only shuffles and augments, while dataset_seed picks the images, so
+    evaluation data never changes with the training seed."""
     del data_dir, training, seed
+    if split != "train" and eval_examples is not None:
+        num_examples = eval_examples
     generated = examples(split, dataset_seed, image_size, num_examples, max_shapes,
                          input_context).map(_classification_example)
     count = SPLIT_SIZES[split] if num_examples is None else num_examples

@@ -116,7 +116,10 @@ class DetectionTask(Task):
         split = split or config.dataset.eval_split
         dataset, info = self.build_inputs(config, split, training=False, groundtruth=True)
         detector = inference_model(config, model)
+        # predict_on_batch traces the NMS once; a few eager batches (--smoke_test) skip that.
         run = detector.predict_on_batch
+        if config.runtime.get("run_eagerly", False):
+            run = lambda images: detector(images, training=False)   # noqa: E731
         evaluator = CocoEvaluator(info.num_classes)
         for images, targets in dataset:
             detections = {k: ops.convert_to_numpy(v) for k, v in run(images).items()}

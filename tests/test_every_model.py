@@ -1,0 +1,80 @@
+"""Every registry row, with each of its recipes, goes through train.py, evaluate.py and
+export.py: the recipe shrunk by --smoke_test (configs/common.smoke: 2 steps of 8 Shapes
+images), the run evaluated from its model dir, and exported to TFLite (float32) with the
+export check. Parametrised from the registry, so a new model or recipe is covered without
+writing a test."""
+import json
+import os
+import sys
+import time
+
+import pytest
+
+from conftest import REPO_ROOT, run_main
+from mobilenet_tf import config as config_lib, models
+
+sys.path.insert(0, REPO_ROOT)
+import evaluate  # noqa: E402
+import export  # noqa: E402
+import train  # noqa: E402
+from mobilenet_tf import cli  # noqa: E402
+
+if "model" not in cli.FLAGS:
+    cli.define_flags()
+if "checkpoint" not in cli.FLAGS:
+    cli.define_saved_model_flags()
+
+ROWS = [(row.name, recipe) for row in models.MODELS for recipe in row.all_recipes()]
+# What each task's evaluate.py reports (export.py's check adds its own columns).
+REPORTED = {"classification": {"top1", "top5", "loss"},
+            "detection": {"loss", "AP", "AP50"},
+            "segmentation": {"mIoU", "pixel_accuracy", "per_class_iou", "loss"}}
+
+
+def test_registry_rows_name_existing_recipes_of_their_task():
+    files = {name for name in os.listdir(config_lib.CONFIG_DIR)
+             if name.endswith(".py") and name not in ("__init__.py", "common.py")}
+    used = {recipe for _, recipe in ROWS}
+    assert files == used, ("recipes no row names", files - used, "missing", used - files)
+    for model, recipe in ROWS:
+        config = config_lib.load_recipe(os.path.join(config_lib.CONFIG_DIR, recipe))
+        assert config.task == models.entry(model).task, (model, recipe)
+
+
+@pytest.mark.parametrize("model, recipe", ROWS)
+def test_train_evaluate_export_every_model_with_every_recipe(model, recipe, tmp_path,
+                                                            monkeypatch, capsys):
+    run_dir, started = tmp_path / "run", time.process_time()
+    common = [f"--model_dir={run_dir}"]
+    code, errors = run_main(train.main, monkeypatch, capsys, [
+        f"--config=configs/{recipe}", f"--model={model}", "--smoke_test", *common])
+    assert code in (0, None), errors
+    final = json.loads((run_dir / "final_metrics.json").read_text())
+    assert final["step"] == 2
+    written = json.loads((run_dir / "config.json").read_text())
+    assert written["model"]["name"] == model and written["recipe"] == f"configs/{recipe}"
+
+    task, trained = models.entry(model).task, time.process_time()
+    code, errors = run_main(evaluate.main, monkeypatch, capsys, [
+        *common, f"--metrics_out={tmp_path / 'evaluated.json'}"])
+    assert code in (0, None), errors
+    evaluated = json.loads((tmp_path / "evaluated.json").read_text())
+    assert REPORTED[task] <= set(evaluated), evaluated
+    assert evaluated["loss"] == pytest.approx(final["loss"], rel=1e-4)
+
+    evaluated_at = time.process_time()
+    # TFLite for the model's default recipe; the others' artifacts differ only in weights,
+    # so they take the quick `.keras` export through the same loading and checking code.
+    fmt = "tflite_float32" if recipe == models.entry(model).shapes_recipe else "keras"
+    code, errors = run_main(export.main, monkeypatch, capsys, [
+        *common, f"--format={fmt}", "--check_images=4", "--latency_runs=0",
+        f"--metrics_out={tmp_path / 'export.json'}"])
+    assert code in (0, None), errors
+    rows = json.loads((tmp_path / "export.json").read_text())["rows"]
+    assert [row["format"] for row in rows] == [fmt]
+    print(f"CPU s: train {trained - started:.1f}, evaluate {evaluated_at - trained:.1f}, "
+          f"export {time.process_time() - evaluated_at:.1f}")
+    assert os.path.getsize(rows[0]["path"]) > 10_000
+    agreement = {"classification": "top1_agreement", "detection": "matched",
+                 "segmentation": "pixel_agreement"}[task]
+    assert rows[0][agreement] >= 0.75, rows[0]
