@@ -28,6 +28,8 @@ def base(model="mobilenet_v3_small", dataset="shapes"):
         image_size=224,
         crop_fraction=0.875,        # evaluation: the central 87.5% of the short side
         augment=True,               # False: training examples are prepared like evaluation ones
+        crop_area_range=[0.08, 1.0],  # training crop's area (Inception crop, photos); [1, 1]: whole
+        flip=True,                  # training: random horizontal flips (False for digits, text)
         randaugment_ops=0,
         randaugment_magnitude=0.5,
         mixup_alpha=0.0,

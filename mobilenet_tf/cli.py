@@ -2,8 +2,11 @@
 turning user errors into one line and exit code 2.
 
 Precedence, lowest first: the recipe (--config, else the one --model and --dataset pick),
-then the plain flags (--batch_size, ...), then --config.key=value overrides in order.
+then the plain flags (--batch_size, ...), then --config.key=value overrides in order; a
+recipe whose settings depend on those (finetune.py) adjusts them in its finalize(config),
+after which the flags and overrides apply again (finalize_recipe).
 """
+import importlib.util
 import os
 import sys
 import time
@@ -97,7 +100,7 @@ def resolve_config():
     else:
         config = config_lib.load_recipe(config_lib.recipe_for(
             model or DEFAULT_MODEL, FLAGS.dataset or DEFAULT_DATASET))
-    return apply_flags(config)
+    return finalize_recipe(apply_flags(config))
 
 
 def run_or_recipe_config():
@@ -124,6 +127,24 @@ def apply_flags(config):
     if FLAGS.smoke_test:
         config_lib.smoke_test(config)
     return config
+
+
+# -- Recipe settings that depend on the flags -------------------------------------------------
+
+def finalize_recipe(config):
+    """Runs the recipe file's finalize(config), when it defines one, then the flags again.
+
+    The flags are applied after get_config(), so settings that depend on them (e.g.
+    configs/finetune.py: from scratch without --init_from, a crop for the image size) are
+    set in finalize(); the flags and --config.* overrides then apply once more, so whatever
+    the user set explicitly wins."""
+    path = os.path.join(config_lib.REPO_ROOT, config.recipe.partition(":")[0])
+    spec = importlib.util.spec_from_file_location("_recipe_finalize", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "finalize"):
+        return config
+    return apply_flags(module.finalize(config))
 
 
 def default_model_dir(config):

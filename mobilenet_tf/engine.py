@@ -271,6 +271,9 @@ def train(config, model_dir, verbose=1):
             f.write(config_lib.to_json(config))
     log(f"config {config.get('recipe', '')}: {config_lib.to_json(config)}")
     log(f"distribution: {describe_distribution(strategy)}; precision: {policy}")
+    note = from_scratch_note(config)
+    if note:
+        log(note)
     steps_per_epoch, total_steps, epochs = steps_plan(config, train_info.num_examples)
     keras.utils.set_random_seed(config.train.seed)   # the same initial weights every run
     with strategy.scope():
@@ -342,6 +345,29 @@ def train(config, model_dir, verbose=1):
         step, epoch, done_in_epoch = callbacks.global_step(model), epoch + 1, 0
     return _finish(task, config, model, validation, model_dir if chief else
                    _worker_dir(model_dir, strategy), chief, board)
+
+
+# Datasets a classifier is trained from scratch on by design; on any other, a run without
+# --init_from says so, since a few thousand images of one's own usually do far better
+# starting from ImageNet weights.
+SCRATCH_DATASETS = ("shapes", "imagenet")
+
+
+def from_scratch_note(config):
+    """The log line of a classification run from random weights on the user's data, with
+    the settings it trains with (None for other runs)."""
+    if (config.task != "classification" or config.train.init_from
+            or config.dataset.name in SCRATCH_DATASETS):
+        return None
+    length = (f"{config.train.steps} steps" if config.train.steps > 0
+              else f"{config.train.epochs} epochs")
+    rate = f"{config.optimizer.learning_rate:g}" + (
+        f" at batch {config.optimizer.base_batch_size}" if config.optimizer.base_batch_size else "")
+    low, high = config.dataset.get("crop_area_range", (0.08, 1.0))
+    return (f"training from scratch (no --init_from): random initial weights, learning rate "
+            f"{rate}, {length}, batch-norm momentum "
+            f"{config.model.bn_momentum:g}, crop area {low:g}-{high:g}; to fine-tune ImageNet "
+            "weights pass --init_from=keras_applications or --init_from=PATH")
 
 
 def _build_before_fit(model, task, config):

@@ -84,6 +84,10 @@ def _check(batch_size, image_size, crop_fraction, augmentation):
         raise UserError(f"image_size must be an integer of at least 8, got {image_size!r}")
     if not 0.0 < crop_fraction <= 1.0:
         raise UserError(f"crop_fraction must be in (0, 1], got {crop_fraction}")
+    low, high = augmentation.crop_area_range
+    if not 0.0 < low <= high <= 1.0:
+        raise UserError(f"crop_area_range must be [low, high] with 0 < low <= high <= 1, got "
+                        f"{list(augmentation.crop_area_range)}")
     if augmentation.mixup_alpha < 0 or augmentation.cutmix_alpha < 0:
         raise UserError("mixup_alpha and cutmix_alpha must be >= 0 (0 turns them off)")
     if augmentation.randaugment_ops < 0 or not 0 <= augmentation.randaugment_magnitude <= 1:
@@ -99,12 +103,13 @@ def get(name, split, *, data_dir=None, batch_size=128, image_size=None, training
     batch_size is the global batch: under tf.distribute, pass the `input_context` of
     `strategy.distribute_datasets_from_function` and each worker reads its shard of the
     files and batches its share. training (default: the split starts with "train") turns
-    on shuffling, the Inception crop, flips and `augmentation`; evaluation takes the central
-    `crop_fraction` of the short side. image_size defaults to the dataset's (224 for
-    photos). cache=True keeps the decoded images in memory after the first epoch (small
-    datasets). Other options go to the dataset's loader (shapes: num_examples; folder:
-    validation_fraction). skip_batches (training) starts that many batches into the
-    seeded stream, to resume mid-epoch exactly where a run stopped.
+    on shuffling and `augmentation` (the Inception crop's area range, flips, RandAugment,
+    MixUp, CutMix); evaluation takes the central `crop_fraction` of the short side.
+    image_size defaults to the dataset's (224 for photos). cache=True keeps the decoded
+    images in memory after the first epoch (small datasets). Other options go to the
+    dataset's loader (shapes: num_examples; folder: validation_fraction). skip_batches
+    (training) starts that many batches into the seeded stream, to resume mid-epoch
+    exactly where a run stopped.
     Returns (tf.data.Dataset of (images, labels), DatasetInfo).
     """
     _check(batch_size, image_size, crop_fraction, augmentation)

@@ -26,12 +26,18 @@ _WARN_AT_COUNTS = [10 ** k for k in range(10)]
 
 @dataclasses.dataclass(frozen=True)
 class Augmentation:
-    """Training augmentation beyond the crop and flip every photo gets.
+    """Training augmentation: the crop and flip, RandAugment, MixUp and CutMix.
 
+    crop_area_range: the Inception crop's area, as fractions of the image (aspect ratio 3/4
+    to 4/3), of photo datasets (synthetic ones are resized whole); ImageNet's (0.08, 1) by
+    default, (1, 1) for the whole image. flip: random horizontal flips (off for digits,
+    text, anything whose mirror image means something else).
     randaugment_ops / randaugment_magnitude: Keras's RandAugment (num_ops, factor in [0, 1]);
     0 ops turns it off. mixup_alpha / cutmix_alpha: Beta(alpha, alpha) mixing of each batch
     with its reverse; 0 turns each off, and with both on each batch uses one of them at random.
     """
+    crop_area_range: tuple = preprocess.AREA_RANGE
+    flip: bool = True
     randaugment_ops: int = 0
     randaugment_magnitude: float = 0.5
     mixup_alpha: float = 0.0
@@ -168,16 +174,19 @@ def _decoded(features):
     return {"image": features["image"], "label": features["label"]}
 
 
-def _train_example(features, seed, image_size, photos, randaugment):
+def _train_example(features, seed, image_size, photos, augmentation, randaugment):
     """One training example: Inception crop (photos) or resize (synthetic), flip, RandAugment.
     The flip comes after rounding to uint8 (the two commute), where it moves a quarter of
     the bytes."""
     flip_seed, crop_seed = tf.unstack(tf.random.experimental.stateless_split(seed))
     if photos:
-        features = preprocess.random_resized_crop(features, crop_seed, image_size)
+        features = preprocess.random_resized_crop(
+            features, crop_seed, image_size, area_range=tuple(augmentation.crop_area_range))
     else:
         features = preprocess.resize(features, image_size)
-    features = preprocess.random_flip(preprocess.to_uint8(features), flip_seed)
+    features = preprocess.to_uint8(features)
+    if augmentation.flip:
+        features = preprocess.random_flip(features, flip_seed)
     if randaugment is not None:
         image = randaugment(tf.cast(features["image"], tf.float32))
         features = preprocess.to_uint8({**features, "image": image})
@@ -217,7 +226,7 @@ def make_batches(examples, *, training, batch_size, image_size, num_classes, par
             examples = examples.skip(skip_batches * batch_size)
         randaugment = augment.randaugment(augmentation, seed)
         prepare = lambda example, example_seed: _train_example(
-            dict(parse(example)), example_seed, image_size, photos, randaugment)
+            dict(parse(example)), example_seed, image_size, photos, augmentation, randaugment)
     else:
         if not photos:
             crop_fraction = 1.0

@@ -127,7 +127,10 @@ class ClassificationTask(Task):
         Training data is seeded per epoch (config seed and epoch number), so epoch e of a run
         is the same stream whether or not the run was interrupted before it."""
         settings = config.dataset
+        # .get: a run's config.json from before the crop and flip fields has neither.
         augmentation = data.Augmentation(
+            crop_area_range=tuple(settings.get("crop_area_range", (0.08, 1.0))),
+            flip=settings.get("flip", True),
             randaugment_ops=settings.randaugment_ops,
             randaugment_magnitude=settings.randaugment_magnitude,
             mixup_alpha=settings.mixup_alpha, cutmix_alpha=settings.cutmix_alpha)
