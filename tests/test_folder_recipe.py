@@ -9,7 +9,7 @@ from absl import flags
 
 from conftest import png_bytes, run_script
 from mobilenet_tf import UserError, cli, config as config_lib, data, engine
-from mobilenet_tf.tasks import classification
+from mobilenet_tf.tasks import TASKS
 
 FINETUNE = config_lib.recipe_for("mobilenet_v3_small", "folder")
 
@@ -28,7 +28,7 @@ def folder_dir(tmp_path_factory):
 def _images(config, training):
     """The training split's images, prepared for training or for evaluation, sorted by
     content (training shuffles)."""
-    dataset, _ = classification.build_inputs(config, "train", training=training)
+    dataset, _ = TASKS["classification"].build_inputs(config, "train", training=training)
     images = [image for batch, _ in dataset for image in batch.numpy()]
     return sorted(images, key=lambda image: image.tobytes())
 
