@@ -78,3 +78,19 @@ def test_train_evaluate_export_every_model_with_every_recipe(model, recipe, tmp_
     agreement = {"classification": "top1_agreement", "detection": "matched",
                  "segmentation": "pixel_agreement"}[task]
     assert rows[0][agreement] >= 0.75, rows[0]
+
+
+@pytest.mark.parametrize("row", models.MODELS, ids=lambda row: row.name)
+def test_new_layers_are_exactly_the_layers_the_backbone_weights_lack(row):
+    """The registry's new_layers are what --init_from leaves as initialised and
+    --freeze_backbone leaves trainable: every weighted layer outside the backbone
+    classifier's include_top=False model, and nothing else."""
+    size = 96 if row.name == "xception" or row.task == "detection" else 64
+    shape = (size, size, 3)
+    model = models.build(row.name, input_shape=shape, num_classes=5)
+    backbone = models.build(row.backbone, input_shape=shape, include_top=False)
+    in_backbone = {layer.name for layer in backbone.layers if layer.weights}
+    weighted = [layer.name for layer in model.layers if layer.weights]
+    new = {name for name in weighted if name.startswith(row.new_layers)}
+    assert new == set(weighted) - in_backbone, row.name
+    assert new, row.name
