@@ -11,8 +11,9 @@ import pytest
 
 from conftest import REPO_ROOT
 
-JAX_SCRIPT = r'''
-import json, sys
+# Prepended to the scripts below: `import tensorflow` fails, as on a machine without it.
+BLOCK_TENSORFLOW = r'''
+import sys
 
 class NoTensorFlow:
     """Makes `import tensorflow` fail, as on a machine without it."""
@@ -21,6 +22,10 @@ class NoTensorFlow:
             raise ImportError("tensorflow is blocked in this test")
 
 sys.meta_path.insert(0, NoTensorFlow())
+'''
+
+JAX_SCRIPT = BLOCK_TENSORFLOW + r'''
+import json
 import keras
 import numpy as np
 from mobilenet_tf.models import build, names
@@ -87,16 +92,8 @@ def test_train_py_under_jax_trains_data_parallel_over_two_devices(tmp_path):
     assert (tmp_path / "final.keras").exists()
 
 
-IMPORT_SCRIPT = r'''
-import importlib, json, pkgutil, sys
-
-class NoTensorFlow:
-    """Makes `import tensorflow` fail, as on a machine without it."""
-    def find_spec(self, name, path=None, target=None):
-        if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ImportError("tensorflow is blocked in this test")
-
-sys.meta_path.insert(0, NoTensorFlow())
+IMPORT_SCRIPT = BLOCK_TENSORFLOW + r'''
+import importlib, json, pkgutil
 import numpy as np
 from keras import ops
 
