@@ -6,7 +6,6 @@ then the plain flags (--batch_size, ...), then --config.key=value overrides in o
 recipe whose settings depend on those (finetune.py) adjusts them in its finalize(config),
 after which the flags and overrides apply again (finalize_recipe).
 """
-import importlib.util
 import os
 import sys
 import time
@@ -132,19 +131,13 @@ def apply_flags(config):
 # -- Recipe settings that depend on the flags -------------------------------------------------
 
 def finalize_recipe(config):
-    """Runs the recipe file's finalize(config), when it defines one, then the flags again.
+    """The recipe's finalize(config) (config.finalize), then the flags again.
 
     The flags are applied after get_config(), so settings that depend on them (e.g.
     configs/finetune.py: from scratch without --init_from, a crop for the image size) are
     set in finalize(); the flags and --config.* overrides then apply once more, so whatever
     the user set explicitly wins."""
-    path = os.path.join(config_lib.REPO_ROOT, config.recipe.partition(":")[0])
-    spec = importlib.util.spec_from_file_location("_recipe_finalize", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "finalize"):
-        return config
-    return apply_flags(module.finalize(config))
+    return apply_flags(config_lib.finalize(config))
 
 
 def default_model_dir(config):

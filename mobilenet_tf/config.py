@@ -49,17 +49,29 @@ def load_recipe(spec):
     path, _, argument = str(spec).partition(":")
     if not os.path.isfile(path):
         raise UserError(f"config file {path} not found; recipes are in {CONFIG_DIR}")
-    _recipes_importable()
-    module_name = "_recipe_" + os.path.splitext(os.path.basename(path))[0]
-    spec_ = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec_)
-    spec_.loader.exec_module(module)
+    module = _recipe_module(path)
     if not hasattr(module, "get_config"):
         raise UserError(f"{path} has no get_config() function")
     config = module.get_config(argument) if argument else module.get_config()
     config.recipe = os.path.relpath(os.path.abspath(path), REPO_ROOT) + (
         f":{argument}" if argument else "")
     return config
+
+
+def finalize(config):
+    """The recipe's own finalize(config), for recipes whose settings depend on the flags
+    (configs/finetune.py: from scratch without --init_from); config unchanged otherwise."""
+    module = _recipe_module(os.path.join(REPO_ROOT, config.recipe.partition(":")[0]))
+    return module.finalize(config) if hasattr(module, "finalize") else config
+
+
+def _recipe_module(path):
+    _recipes_importable()
+    module_name = "_recipe_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def split_override_args(argv):

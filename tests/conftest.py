@@ -154,8 +154,8 @@ def trained_shapes_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trained_shapes_run_v2(tmp_path_factory):
-    """`python train.py --model=v2` (MobileNetV2 0.35 at 80 px, configs/shapes_cls_v2.py;
-    about 155 CPU seconds, about 96% top-1), shared like trained_shapes_run."""
+    """`python train.py --model=v2` (MobileNetV2 0.35 at 72 px, configs/shapes_cls_v2.py;
+    about 115 CPU seconds, 96-99% top-1), shared like trained_shapes_run."""
     return shared_train_run(tmp_path_factory, "trained_shapes_run_v2", "--model=v2")
 
 # Parameter counts with a 1000-class top, as keras.applications reports them (and measured

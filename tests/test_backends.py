@@ -122,7 +122,7 @@ print("RESULT " + json.dumps(result))
 
 
 def test_models_heads_detection_and_metrics_import_and_run_without_tensorflow():
-    # DESIGN.md: only data/, engine.py, export/ and the entry points import TensorFlow.
+    # docs/ARCHITECTURE.md: models, heads, detection and metrics never import TensorFlow.
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=REPO_ROOT)
     proc = subprocess.run([sys.executable, "-c", IMPORT_SCRIPT], env=env, capture_output=True,
                           text=True, timeout=300, cwd=REPO_ROOT)

@@ -2,7 +2,7 @@
 dynamic-range and full-integer int8), ONNX and .keras, then check each artifact against
 the Keras model.
 
-    serving = export.Serving(model, export.TASK_EXPORTS["classification"], input_type="uint8")
+    serving = export.Serving(model, export.hook_for("classification"), input_type="uint8")
     artifacts = export.export(serving, ["tflite_float32", "tflite_int8"], "out/",
                               representative=lambda: calibration_batches)
     rows = export.check(serving, artifacts, images, labels)
