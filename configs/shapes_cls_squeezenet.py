@@ -8,8 +8,8 @@ norm to tame SGD's high rate (0.2 Nesterov sent its ReLU classifier, conv10 + Re
 the first steps), so it trains with Adam at 1e-3 after a one-epoch warm-up, as its
 plain-convolution peers do, and for 6 epochs (a step costs a third of V3-Small's at 64 px).
 Dropout 0.1 as shapes_cls.py (the paper's 0.5 is for ImageNet's 1.3M images).
-Expected (measured 2026-12-05 on 2 CPU cores, AMD EPYC with AVX-512): see
-benchmarks/RESULTS.md, "Shapes recipes for every model".
+Expected: validation top-1 not measured yet (written 2026-12-05 without a full run; the
+test suite runs it shrunk, tests/test_every_model.py). Measure it before relying on it.
 """
 from configs import shapes_cls
 

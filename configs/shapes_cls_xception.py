@@ -8,8 +8,8 @@ convolutions and four stride-2 stages; 64 px, the other classifiers' size, is re
 Xception has 21M parameters and, at 72 px, about 20 times V3-Small's multiply-adds per
 image, so the run is two epochs of 32 images at half the learning rate (the same rate per
 image as shapes_cls.py's 0.2 at 64 per batch would be 0.1).
-Expected (measured 2026-12-05 on 2 CPU cores, AMD EPYC with AVX-512): see
-benchmarks/RESULTS.md, "Shapes recipes for every model".
+Expected: validation top-1 not measured yet (written 2026-12-05 without a full run; the
+test suite runs it shrunk, tests/test_every_model.py). Measure it before relying on it.
 """
 from configs import shapes_cls
 
