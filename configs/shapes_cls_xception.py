@@ -1,15 +1,17 @@
 """Quick classification recipe on the built-in Shapes dataset for Xception: what
-`python train.py --model=xception` runs.
+`python train.py --model=xception --dataset=shapes` should run.
 
-    python train.py --model=xception                 # about 10 CPU minutes
+    python train.py --config=configs/shapes_cls_xception.py --model=xception   # about 8 CPU minutes
 
-Source: shapes_cls.py at 72 px, since Xception needs at least 71x71 (two unpadded 3x3
-convolutions and four stride-2 stages; 64 px, the other classifiers' size, is refused).
-Xception has 21M parameters and, at 72 px, about 20 times V3-Small's multiply-adds per
-image, so the run is two epochs of 32 images at half the learning rate (the same rate per
-image as shapes_cls.py's 0.2 at 64 per batch would be 0.1).
-Expected: validation top-1 not measured yet (written 2026-12-05 without a full run; the
-test suite runs it shrunk, tests/test_every_model.py). Measure it before relying on it.
+Source: shapes_cls.py (SGD with Nesterov momentum, label smoothing 0.1, a fast batch-norm
+momentum, 72x72 Shapes images), cut to what a 22.9M-parameter model affords on a CPU.
+Xception needs inputs of at least 71 px (its unpadded stem and four stride-2 stages), so the
+shared recipe's size is its floor. A step of 32 at 72 px takes about 1.4 s here (V3-Small's
+step of 64: about 0.2 s), so this recipe trains 300 steps of 32 (1.6 epochs) at half the
+shared learning rate (0.1).
+Expected: 88.5% validation top-1 (69.3% after the first epoch) after the 300 steps,
+seed 0 only (no test trains Xception to a bar), measured 2026-12-05 on 2 shared CPU cores of
+an AMD EPYC with AVX-512 (VNNI, BF16): 488 user + 14 system CPU seconds, 7.6 minutes wall.
 """
 from configs import shapes_cls
 
@@ -18,6 +20,6 @@ def get_config():
     config = shapes_cls.get_config()
     config.model.name = "xception"
     config.dataset.image_size = 72
-    config.train.update(batch_size=32, epochs=2)
+    config.train.update(batch_size=32, steps=300, checkpoint_every_steps=300)
     config.optimizer.learning_rate = 0.1
     return config
