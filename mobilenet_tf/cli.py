@@ -136,8 +136,9 @@ def finalize_recipe(config):
     The flags are applied after get_config(), so settings that depend on them (e.g.
     configs/finetune.py: from scratch without --init_from, a crop for the image size) are
     set in finalize(); the flags and --config.* overrides then apply once more, so whatever
-    the user set explicitly wins."""
-    return apply_flags(config_lib.finalize(config))
+    the user set explicitly wins. A recipe without finalize() is left as it is."""
+    finalized = config_lib.finalize(config)
+    return config if finalized is None else apply_flags(finalized)
 
 
 def default_model_dir(config):

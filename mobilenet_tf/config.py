@@ -60,9 +60,9 @@ def load_recipe(spec):
 
 def finalize(config):
     """The recipe's own finalize(config), for recipes whose settings depend on the flags
-    (configs/finetune.py: from scratch without --init_from); config unchanged otherwise."""
+    (configs/finetune.py: from scratch without --init_from); None for a recipe without one."""
     module = _recipe_module(os.path.join(REPO_ROOT, config.recipe.partition(":")[0]))
-    return module.finalize(config) if hasattr(module, "finalize") else config
+    return module.finalize(config) if hasattr(module, "finalize") else None
 
 
 def _recipe_module(path):

@@ -8,12 +8,14 @@ Keras layers for `.keras`), compares an artifact's outputs with the Keras model'
 the columns that comparison adds to export.py's table. Detection's hook also changes what
 TFLite formats compute after the frozen model (LiteRT's NMS op) and which formats it takes.
 """
+import abc
+
 from mobilenet_tf import UserError
 from mobilenet_tf.export import converters
 
 
-class ExportHook:
-    """Defaults for every hook; a task's hook overrides the outputs, compare and columns."""
+class ExportHook(abc.ABC):
+    """Defaults for every hook; a task's hook provides the outputs, compare and columns."""
 
     TABLE_COLUMNS = ()           # (metrics key, table header, format) per added column
     tflite_custom_ops = False    # the TFLite converter may keep custom ops (LiteRT's NMS)
@@ -43,14 +45,14 @@ class ExportHook:
         None when nothing is added."""
         return None
 
+    @abc.abstractmethod
     def serving_outputs(self, model, outputs):
         """The model's outputs -> {name: tf.Tensor}, the exported signature's outputs."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def keras_outputs(self, model, outputs):
         """serving_outputs in Keras layers, for the `.keras` artifact."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def compare(self, reference, exported, labels):
         """Exported against Keras outputs (dicts of numpy arrays) -> {metric: float}."""
-        raise NotImplementedError
