@@ -121,13 +121,14 @@ SMOKE_IMAGE_SIZE = {"classification": 32, "detection": 64, "segmentation": 32}
 SMOKE_MIN_SIZE = {"xception": 72}
 
 
-def smoke(config, steps=2, batch_size=8):
+def smoke(config, steps=2, batch_size=8, image_size=None):
     """Shrinks any recipe to a seconds-long run on the built-in Shapes data of its task
     (`train.py --smoke_test`), keeping what the recipe decides about training (optimizer,
     schedule, losses, regularisation, EMA, augmentation switches): a recipe's wiring, checked
-    end to end before a long run. Paths, pretrained weights and devices are dropped."""
+    end to end before a long run. Paths, pretrained weights and devices are dropped.
+    image_size: default the smallest every model of the task takes."""
     task = config.task
-    size = max(SMOKE_IMAGE_SIZE[task], SMOKE_MIN_SIZE.get(config.model.name, 0))
+    size = image_size or max(SMOKE_IMAGE_SIZE[task], SMOKE_MIN_SIZE.get(config.model.name, 0))
     config.dataset.update(name="shapes", data_dir="", image_size=size, shuffle_buffer=64,
                           cache=False)
     config.dataset.options = {"num_examples": 8 * batch_size, "eval_examples": 2 * batch_size}
