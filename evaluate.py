@@ -12,7 +12,9 @@ flags -> config (the run's config.json, else the recipe) -> model -> engine.eval
 import json
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from mobilenet_tf import startup
+
+startup.import_tensorflow_quietly()
 
 import keras   # noqa: E402
 from absl import flags   # noqa: E402

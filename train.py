@@ -6,7 +6,9 @@ Rerun with the same --model_dir to resume after preemption. See README "Training
 """
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # TensorFlow's start-up chatter
+from mobilenet_tf import startup
+
+startup.import_tensorflow_quietly()
 
 from mobilenet_tf import cli, engine   # noqa: E402
 

@@ -17,7 +17,7 @@ from configs import shapes_cls
 def get_config():
     config = shapes_cls.get_config()
     config.model.name = "squeezenet1_1"
-    config.train.epochs = 6
+    config.train.epochs = 10
     config.optimizer.update(name="adam", learning_rate=1e-3, epsilon=1e-7)
     config.schedule.warmup_epochs = 1.0
     return config

@@ -1,7 +1,7 @@
 """Quick classification recipe on the built-in Shapes dataset for Xception: what
-`python train.py --model=xception --dataset=shapes` should run.
+`python train.py --model=xception` runs (its registry row's Shapes recipe).
 
-    python train.py --config=configs/shapes_cls_xception.py --model=xception   # about 8 CPU minutes
+    python train.py --model=xception            # about 8 CPU minutes
 
 Source: shapes_cls.py (SGD with Nesterov momentum, label smoothing 0.1, a fast batch-norm
 momentum, 72x72 Shapes images), cut to what a 22.9M-parameter model affords on a CPU.

@@ -6,13 +6,15 @@ then the plain flags (--batch_size, ...), then --config.key=value overrides in o
 recipe whose settings depend on those (finetune.py) adjusts them in its finalize(config),
 after which the flags and overrides apply again (finalize_recipe).
 """
+import logging
 import os
 import sys
 import time
 
-from absl import app, flags
+from absl import app, flags, logging as absl_logging
 
 from mobilenet_tf import UserError, config as config_lib, data_error_message, models
+from mobilenet_tf.startup import LINE_START
 
 FLAGS = flags.FLAGS
 # flag name -> config field it sets (when given).
@@ -103,12 +105,29 @@ def resolve_config():
 
 
 def run_or_recipe_config():
-    """For evaluate.py and export.py: the run's own config.json when --model_dir has one (and
-    no --config is given), else the recipe; then the flags and overrides."""
-    run_config = FLAGS.model_dir and os.path.join(FLAGS.model_dir, "config.json")
+    """For evaluate.py and export.py: the run's own config.json when --model_dir has one, or
+    the run directory that --checkpoint lies in does (and no --config is given), else the
+    recipe; then the flags and overrides."""
+    run_dir = FLAGS.model_dir or run_dir_of(FLAGS.checkpoint)
+    run_config = run_dir and os.path.join(run_dir, "config.json")
     if run_config and os.path.exists(run_config) and not FLAGS.config:
         return apply_flags(config_lib.from_json_file(run_config))
+    if FLAGS.checkpoint and FLAGS.checkpoint.endswith(".weights.h5") and not FLAGS.config:
+        raise UserError(f"--checkpoint={FLAGS.checkpoint}: a weights file needs its run's "
+                        "config, and no config.json was found next to its checkpoints/ "
+                        "folder; give --model_dir=RUN of the training run")
     return resolve_config()
+
+
+def run_dir_of(checkpoint):
+    """The training run a --checkpoint file belongs to (RUN for RUN/checkpoints/ckpt-N
+    .weights.h5 and RUN/best.keras), or None when it lies outside a run directory."""
+    if not checkpoint:
+        return None
+    folder = os.path.dirname(os.path.abspath(checkpoint))
+    if os.path.basename(folder) == "checkpoints":
+        folder = os.path.dirname(folder)
+    return folder if os.path.exists(os.path.join(folder, "config.json")) else None
 
 
 def apply_flags(config):
@@ -150,13 +169,22 @@ def default_model_dir(config):
 
 def fail(message, code=2):
     """One line on stderr and the exit code: 2 for a user error, 1 for anything else."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    print(f"{LINE_START}error: {message}", file=sys.stderr, flush=True)
     sys.exit(code)
+
+
+def quiet_python_logs():
+    """TensorFlow's and absl's INFO lines off (a SavedModel export wrote ~16 "INFO:tensorflow:
+    Assets written to ..." lines), unless --verbosity asks for them."""
+    if not FLAGS["verbosity"].present:
+        absl_logging.set_verbosity(absl_logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
 
 
 def run(main):
     """app.run(main) with our flags parser, and UserError as one line with exit code 2."""
     def guarded(argv):
+        quiet_python_logs()
         try:
             return main(argv)
         except UserError as error:

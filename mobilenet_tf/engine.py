@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from mobilenet_tf import UserError, callbacks, config as config_lib, optim
+from mobilenet_tf.startup import LINE_START, progress_style
 from mobilenet_tf.tasks import TASKS
 
 # Each epoch's dataset is finite and fit() is told its length; when corrupt images were
@@ -33,8 +34,10 @@ class TrainingDiverged(Exception):
 
 
 def log(message):
-    """One line on stderr, where Keras's progress bar is not."""
-    print(message, file=sys.stderr, flush=True)
+    """One line on stderr, where Keras's progress bar is not. On a terminal it first clears
+    the line, so a message in the middle of an epoch is not glued onto the progress bar
+    (which redraws itself on its next update)."""
+    print(LINE_START + message, file=sys.stderr, flush=True)
 
 
 # -- Distribution and precision ---------------------------------------------------------------
@@ -109,6 +112,9 @@ def choose_precision(policy, strategy):
     if policy not in POLICIES:
         raise UserError(f"--mixed_precision={policy} is not one of {', '.join(POLICIES)}")
     if policy != "auto":
+        if policy == "mixed_float16" and not _has_accelerator():
+            log("warning: --mixed_precision=mixed_float16 on a CPU runs slower than float32 "
+                "(CPUs have no fast float16 math; measured 1.7x slower); use float32 or auto")
         return policy
     if isinstance(strategy, tf.distribute.TPUStrategy):
         return "mixed_bfloat16"
@@ -124,14 +130,19 @@ def choose_precision(policy, strategy):
     return "mixed_bfloat16" if tuple(capability) >= (8, 0) else "mixed_float16"
 
 
+def _has_accelerator():
+    if keras.backend.backend() == "jax":
+        import jax
+        return jax.devices()[0].platform in ("gpu", "tpu")
+    return bool(tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
 def use_jit(setting):
     """XLA for auto where there is an accelerator, and always under JAX, whose train step
     would otherwise run op by op (50x slower than jitted, even on a CPU)."""
     if setting != "auto":
         return bool(setting)
-    if keras.backend.backend() == "jax":
-        return True
-    return bool(tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+    return keras.backend.backend() == "jax" or _has_accelerator()
 
 
 def replica_count(strategy):
@@ -249,7 +260,7 @@ def _profile_range(text):
 
 # -- Training ---------------------------------------------------------------------------------
 
-def train(config, model_dir, verbose=1):
+def train(config, model_dir, verbose=None):
     """Trains config's task into model_dir, resuming from its newest checkpoint.
 
     Writes config.json, checkpoints/, TensorBoard logs, best.keras, final.keras and
@@ -262,13 +273,12 @@ def train(config, model_dir, verbose=1):
     policy = choose_precision(config.runtime.mixed_precision, strategy)
     keras.mixed_precision.set_dtype_policy(policy)
     chief = is_chief(strategy)
-    # The data is found before the model dir is made: a wrong --data_dir leaves nothing.
+    # Everything that can fail on a user's mistake happens before the model dir is touched:
+    # the data is found, an existing run is checked against the flags, the step plan is made
+    # and the model built with its --init_from weights. A mistake leaves nothing behind.
     _, train_info = distributed_inputs(task, config, strategy, config.dataset.train_split,
                                        training=True)
-    if chief:
-        tf.io.gfile.makedirs(model_dir)
-        with tf.io.gfile.GFile(os.path.join(model_dir, "config.json"), "w") as f:
-            f.write(config_lib.to_json(config))
+    check_same_run(config, model_dir)
     log(f"config {config.get('recipe', '')}: {config_lib.to_json(config)}")
     log(f"distribution: {describe_distribution(strategy)}; precision: {policy}")
     note = from_scratch_note(config)
@@ -279,6 +289,9 @@ def train(config, model_dir, verbose=1):
     with strategy.scope():
         model = prepare_model(task, config, train_info.num_classes, steps_per_epoch,
                               total_steps)
+    if chief:
+        tf.io.gfile.makedirs(model_dir)
+        write_atomically(os.path.join(model_dir, "config.json"), config_lib.to_json(config))
 
     nan_guard = callbacks.NanGuard()
     best = callbacks.BestModel(os.path.join(model_dir, "best.keras"),
@@ -334,7 +347,7 @@ def train(config, model_dir, verbose=1):
                   validation_data=validation if evaluate_now else None, shuffle=False,
                   callbacks=fit_callbacks + [_StopAfterOneEpoch()] + (
                       [_ValidationWeights()] if evaluate_now else []),
-                  verbose=verbose)
+                  verbose=progress_style() if verbose is None else verbose)
         if nan_guard.diverged_at is not None:
             kept = checkpointer.read_index()
             where = (f"the last good checkpoint, step {kept['step']}, is kept in "
@@ -345,6 +358,46 @@ def train(config, model_dir, verbose=1):
         step, epoch, done_in_epoch = callbacks.global_step(model), epoch + 1, 0
     return _finish(task, config, model, validation, model_dir if chief else
                    _worker_dir(model_dir, strategy), chief, board)
+
+
+# The config fields that decide the weights' shapes: a run in a model dir resumes only with
+# the same values (the rest, e.g. --epochs or the learning rate, may change on a resume).
+SAME_RUN_FIELDS = ("task", "model.name", "model.width", "model.options", "dataset.name")
+
+
+def check_same_run(config, model_dir):
+    """UserError, before anything is written, when model_dir holds a run whose config.json
+    differs from `config` in SAME_RUN_FIELDS (it would not resume, and overwriting its
+    config.json would leave the old run unable to evaluate)."""
+    path = os.path.join(model_dir, "config.json")
+    if not tf.io.gfile.exists(path):
+        return
+    existing = config_lib.from_json_file(path)
+    for field in SAME_RUN_FIELDS:
+        old, new = _field(existing, field), _field(config, field)
+        if old != new:
+            flag = {"model.name": "--model", "dataset.name": "--dataset"}.get(
+                field, f"--config.{field}")
+            raise UserError(
+                f"--model_dir {model_dir} holds a run with {field}={old!r}, not {new!r}; "
+                f"to resume it pass {flag}={old}, or give a new --model_dir")
+
+
+def _field(config, dotted):
+    value = config
+    for part in dotted.split("."):
+        value = value.get(part) if hasattr(value, "get") else None
+    value = value.to_dict() if hasattr(value, "to_dict") else value
+    return json.loads(json.dumps(value, default=str))   # tuples and lists alike, as in JSON
+
+
+def write_atomically(path, text):
+    """Writes `text` to `path` through a temporary file and a rename, so a crash never leaves
+    a half-written file."""
+    temporary = path + ".tmp"
+    with tf.io.gfile.GFile(temporary, "w") as f:
+        f.write(text)
+    tf.io.gfile.rename(temporary, path, overwrite=True)
 
 
 # Datasets a classifier is trained from scratch on by design; on any other, a run without
@@ -431,8 +484,8 @@ def _finish(task, config, model, validation, model_dir, chief, board):
         metrics.update(task.split_metrics(config, model))
     metrics["step"] = callbacks.global_step(model)
     if chief:
-        with tf.io.gfile.GFile(os.path.join(model_dir, "final_metrics.json"), "w") as f:
-            json.dump(metrics, f, indent=2)
+        write_atomically(os.path.join(model_dir, "final_metrics.json"),
+                         json.dumps(metrics, indent=2))
         board.write_scalars({f"final_{k}": v for k, v in metrics.items()
                              if isinstance(v, (int, float))}, metrics["step"])
     return metrics

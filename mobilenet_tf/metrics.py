@@ -45,9 +45,15 @@ class ClassificationLoss(keras.losses.Loss):
 
 
 def top_k_hits(y_true, y_pred, k):
-    """1.0 where the target class (the largest weight for one-hot) is in the top k logits."""
-    return ops.cast(ops.in_top_k(_as_indices(y_true), ops.cast(y_pred, "float32"), k),
-                    "float32")
+    """1.0 where the target class (the largest weight for one-hot) is in the top k logits.
+
+    Ties count against the prediction: a hit needs at most k logits (the target's own
+    included) at or above the target's, so a dead model whose logits are all equal scores 0,
+    not the 100% that `ops.in_top_k` gives it, and a NaN logit is a miss."""
+    logits = ops.cast(y_pred, "float32")
+    target = ops.take_along_axis(logits, ops.expand_dims(_as_indices(y_true), -1), axis=-1)
+    at_or_above = ops.sum(ops.cast(logits >= target, "int32"), axis=-1)
+    return ops.cast(ops.logical_and(at_or_above >= 1, at_or_above <= k), "float32")
 
 
 @keras.saving.register_keras_serializable(package="mobilenet_tf")

@@ -99,7 +99,7 @@ def test_corrupt_jpeg_is_skipped_as_in_classification(tmp_path, capfd):
         file.write(b"\xff\xd8\xff not really a jpeg")
     batches, _ = _get("coco", "validation", root, groundtruth=True)
     np.testing.assert_array_equal(batches[0][1]["image_id"], [11, 13])
-    assert "skipped 1 corrupt" in capfd.readouterr().err
+    assert f"skipped {root}/val2017/000000000012.jpg: corrupt" in capfd.readouterr().err
 
 
 def _record(image_id, boxes, labels, crowd):

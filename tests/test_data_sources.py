@@ -172,12 +172,16 @@ def test_folder_errors_name_the_path(tmp_path):
     with pytest.raises(UserError, match="no class sub-folders"):
         data.get("folder", "train", data_dir=str(tmp_path))
     (tmp_path / "empty_class").mkdir()
+    with pytest.raises(UserError, match="has one class folder .empty_class.; a classifier "
+                                        "needs two or more"):
+        data.get("folder", "train", data_dir=str(tmp_path))
+    (tmp_path / "other_class").mkdir()
     with pytest.raises(UserError, match="no .* images"):
         data.get("folder", "train", data_dir=str(tmp_path))
 
 
 def test_unreadable_image_file_is_skipped(tmp_path):
-    _write_folder(tmp_path / "train", {"a": 3})
+    _write_folder(tmp_path / "train", {"a": 3, "b": 1})
     _write_folder(tmp_path / "val", {"a": 2})
     (tmp_path / "val" / "a" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
     dataset, info = data.get("folder", "validation", data_dir=str(tmp_path), batch_size=8,

@@ -121,6 +121,22 @@ def test_drops_at_the_very_end_are_counted_and_tuples_are_spread_as_map_does(cap
     assert err.count("warning: skipped") == 1 and "skipped 10 " in err
 
 
+def test_a_corrupt_file_is_named_once_not_every_epoch(tmp_path, capfd):
+    paths = []
+    for k in range(5):
+        paths.append(str(tmp_path / f"{k}.jpg"))
+        with open(paths[-1], "wb") as f:
+            f.write(jpeg_bytes(16, 16, seed=k) if k != 2 else b"\xff\xd8 truncated")
+    dataset = tf.data.Dataset.from_tensor_slices({"path": paths})
+    decoded = pipeline.map_skipping_corrupt(
+        dataset, lambda ex: tf.io.decode_jpeg(tf.io.read_file(ex["path"]), channels=3))
+    for _ in range(2):   # two epochs
+        assert len(list(decoded.as_numpy_iterator())) == 4
+    err = capfd.readouterr().err
+    assert err.count("warning: skipped") == 1, err
+    assert f"skipped {paths[2]}: corrupt or unreadable" in err
+
+
 def test_the_end_marker_follows_the_last_element():
     marked = pipeline.with_end_marker(tf.data.Dataset.range(3), tf.constant(-1, tf.int64))
     assert list(marked.as_numpy_iterator()) == [(False, 0), (False, 1), (False, 2), (True, -1)]

@@ -66,6 +66,9 @@ def list_files(data_dir, split, validation_fraction=VALIDATION_FRACTION):
     class_names = tuple(_class_folders(_split_root(data_dir, "train")[0]))
     if not class_names:
         raise UserError(f"folder dataset: no class sub-folders in {root}")
+    if len(class_names) == 1:
+        raise UserError(f"folder dataset: {root} has one class folder ({class_names[0]}); a "
+                        "classifier needs two or more, one sub-folder of images per class")
     paths, labels = [], []
     for label, name in enumerate(class_names):
         class_dir = os.path.join(root, name)

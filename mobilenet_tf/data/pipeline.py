@@ -15,6 +15,7 @@ import sys
 import tensorflow as tf
 
 from mobilenet_tf.data import augment, preprocess
+from mobilenet_tf.startup import LINE_START
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Files read at once when interleaving TFRecord shards or TFDS files: enough to mix classes
@@ -96,27 +97,52 @@ def _numbered_map_skipping_corrupt(dataset, function):
 
     Elements are numbered before the map and the map keeps their order, so a drop shows as a
     gap in the numbers after ignore_errors(); an end marker, numbered after the last
-    element, shows drops at the very end. The map itself stays parallel. Per element this
-    costs the map's cond and two small functions (count, filter); tf.data's per-call
-    overhead makes each function stage worth avoiding.
+    element, shows drops at the very end. Each element also carries the file name of the one
+    before it (a scan, see _element_name), so the element after a gap names the file that
+    was dropped. The map itself stays parallel. Per element this costs the map's cond and
+    three small functions (name, count, filter); tf.data's per-call overhead makes each
+    function stage worth avoiding.
     """
     dummy_input = tf.nest.map_structure(_zeros_like_spec, dataset.element_spec)
     dummy_output = tf.nest.map_structure(_zeros_like_spec,
                                          dataset.map(function).element_spec)
 
-    def attempt(number, marked):
-        is_end, element = marked
+    def attempt(number, named):
+        previous_name, (is_end, element) = named
         # Called as Dataset.map calls it: a tuple element is spread over the arguments.
         call = (lambda: function(*element)) if type(element) is tuple else (
             lambda: function(element))
         output = tf.cond(is_end, lambda: dummy_output, call)
-        return number, is_end, output
+        return number, previous_name, is_end, output
 
-    mapped = with_end_marker(dataset, dummy_input).enumerate().map(
-        attempt, num_parallel_calls=AUTOTUNE, deterministic=True)
+    named = with_end_marker(dataset, dummy_input).scan(tf.constant(""), _with_previous_name)
+    mapped = named.enumerate().map(attempt, num_parallel_calls=AUTOTUNE, deterministic=True)
     counted = mapped.ignore_errors().scan(
         (tf.constant(-1, tf.int64), tf.constant(0, tf.int64)), _count_gaps)
     return counted.filter(_is_not_end)
+
+
+def _element_name(element):
+    """The file an example comes from (its "path" or "image_path" field, as the folder,
+    COCO-JSON and mask loaders give), or "" for records and in-memory examples."""
+    for candidate in _dicts(element):
+        for key in ("path", "image_path"):
+            value = candidate.get(key)
+            if isinstance(value, tf.Tensor) and value.dtype == tf.string and value.shape.rank == 0:
+                return value
+    return tf.constant("")
+
+
+def _dicts(structure):
+    if isinstance(structure, dict):
+        yield structure
+    elif isinstance(structure, (tuple, list)):
+        for item in structure:
+            yield from _dicts(item)
+
+
+def _with_previous_name(previous_name, marked):
+    return _element_name(marked[1]), (previous_name, marked)
 
 
 def _zeros_like_spec(spec):
@@ -125,11 +151,17 @@ def _zeros_like_spec(spec):
 
 def _count_gaps(state, numbered):
     last, skipped = state
-    number = numbered[0]
+    number, dropped_name = numbered[0], numbered[1]
     new_skipped = skipped + number - last - 1
     crossed = tf.reduce_any((skipped < _WARN_AT_COUNTS) & (new_skipped >= _WARN_AT_COUNTS))
-    tf.cond(crossed, lambda: _print_skip_warning(new_skipped), tf.no_op)
-    return (number, new_skipped), numbered
+    named = tf.strings.length(dropped_name) > 0
+    tf.cond(new_skipped > skipped,
+            lambda: tf.cond(named, lambda: _report_skipped_file(dropped_name,
+                                                                new_skipped - skipped),
+                            lambda: tf.cond(crossed, lambda: _print_skip_count(new_skipped),
+                                            tf.no_op)),
+            tf.no_op)
+    return (number, new_skipped), (number, numbered[2], numbered[3])
 
 
 def _is_not_end(number, is_end, output):
@@ -142,9 +174,30 @@ def _output_only(number, is_end, output):
     return output
 
 
-def _print_skip_warning(skipped):
-    tf.print("warning: skipped", skipped, "corrupt or unreadable image(s) or record(s) so far;"
-             " reading goes on without them", output_stream=sys.stderr)
+# Files already named in a warning, in this process: each is named once, not every epoch.
+_REPORTED_FILES = set()
+
+
+def _report_skipped_file(name, gap):
+    """Names a dropped file once per process. `gap`: how many were dropped in a row; the
+    element after them knows the last one's name only."""
+    def report(name, gap):
+        name, gap = name.numpy().decode("utf-8", "replace"), int(gap)
+        if name not in _REPORTED_FILES:
+            _REPORTED_FILES.add(name)
+            before = f" and the {gap - 1} file(s) read just before it" if gap > 1 else ""
+            print(f"{LINE_START}warning: skipped {name}{before}: corrupt or unreadable; "
+                  "training goes on without it (said once, not every epoch)",
+                  file=sys.stderr, flush=True)
+        return 0
+    tf.py_function(report, [name, gap], tf.int32)
+    return tf.no_op()
+
+
+def _print_skip_count(skipped):
+    tf.print(LINE_START + "warning: skipped", skipped, "corrupt or unreadable image(s) or "
+             "record(s) so far in this pass; reading goes on without them",
+             output_stream=sys.stderr)
     return tf.no_op()
 
 

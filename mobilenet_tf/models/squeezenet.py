@@ -6,7 +6,7 @@ concatenated 1x1 and 3x3 convs, and late downsampling. No batch norm, as in the 
 import collections
 import functools
 
-from keras import layers
+from keras import initializers, layers
 
 from mobilenet_tf.models.common import classifier_output, finish_model, model_input
 from mobilenet_tf.models.layers import StrideTracker
@@ -32,16 +32,31 @@ SQUEEZENET1_1 = (Stem(64, 3), POOL,                         # C2, stride 4
 
 TABLES = {"1_0": SQUEEZENET1_0, "1_1": SQUEEZENET1_1}
 
+# Initialisation, for training from scratch (loaded weights replace it). The convolutions:
+# He-uniform, torchvision's kaiming_uniform_, which keeps the ReLU activations' scale through
+# 26 plain convolutions without batch norm; Keras's default Glorot-uniform shrinks each
+# layer's output, and a fresh SqueezeNet's logits had a standard deviation near 1e-4.
+# The class map (conv10, followed by a ReLU and the average pool that gives the logits):
+# He-uniform too, with its bias at 1, where the reference starts it at N(0, 0.01) and 0.
+# While the features do not yet tell the classes apart the loss is lowest at equal logits,
+# which a class map near zero reaches by going negative everywhere: its ReLU dies and the loss
+# stays at ln(classes) for good (the well-known SqueezeNet stall at 6.9078 on ImageNet; on
+# Shapes every run stalled at 1.7918). A positive bias keeps the ReLU in its linear range, and
+# full-scale weights pass the loss's gradient back to the body, which at 0.01 learned so
+# slowly that runs sat at chance for 3 to 7 epochs (benchmarks/RESULTS.md).
+CONV_INIT = "he_uniform"
+CLASS_MAP_BIAS = initializers.Constant(1.0)
+
 
 def fire(x, row, name, dilation):
     """(B, H, W, C) -> (B, H, W, 2 * expand): squeeze 1x1 + ReLU, then expand 1x1 + ReLU and
     expand 3x3 + ReLU side by side, concatenated."""
-    x = layers.Conv2D(row.squeeze, 1, name=f"{name}_squeeze1x1")(x)
+    x = layers.Conv2D(row.squeeze, 1, kernel_initializer=CONV_INIT, name=f"{name}_squeeze1x1")(x)
     x = layers.ReLU(name=f"{name}_squeeze1x1_relu")(x)
-    left = layers.Conv2D(row.expand, 1, name=f"{name}_expand1x1")(x)
+    left = layers.Conv2D(row.expand, 1, kernel_initializer=CONV_INIT, name=f"{name}_expand1x1")(x)
     left = layers.ReLU(name=f"{name}_expand1x1_relu")(left)
     right = layers.Conv2D(row.expand, 3, padding="same", dilation_rate=dilation,
-                          name=f"{name}_expand3x3")(x)
+                          kernel_initializer=CONV_INIT, name=f"{name}_expand3x3")(x)
     right = layers.ReLU(name=f"{name}_expand3x3_relu")(right)
     return layers.Concatenate(name=f"{name}_concat")([left, right])
 
@@ -71,7 +86,8 @@ def build_squeezenet(version, *, input_shape=(224, 224, 3), num_classes=1000, in
     tracker = StrideTracker(output_stride)
     stem, *body = TABLES[version]
     strides, _ = tracker.step(2)
-    x = layers.Conv2D(stem.filters, stem.kernel, strides=strides, name="conv1")(x)
+    x = layers.Conv2D(stem.filters, stem.kernel, strides=strides,
+                      kernel_initializer=CONV_INIT, name="conv1")(x)
     x = layers.ReLU(name="conv1_relu")(x)
     features = {}
     fire_id, pool_id = 2, 1   # the paper numbers fire modules from 2
@@ -88,7 +104,8 @@ def build_squeezenet(version, *, input_shape=(224, 224, 3), num_classes=1000, in
     def head(x):
         if dropout:
             x = layers.Dropout(dropout, name="dropout")(x)
-        x = layers.Conv2D(num_classes, 1, name="conv10")(x)
+        x = layers.Conv2D(num_classes, 1, kernel_initializer=CONV_INIT,
+                          bias_initializer=CLASS_MAP_BIAS, name="conv10")(x)
         x = layers.ReLU(name="conv10_relu")(x)   # the reference applies ReLU to the class map
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         return classifier_output(x, classifier_activation)

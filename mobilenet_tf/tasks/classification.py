@@ -68,11 +68,18 @@ def keras_applications_model(config, name=None):
         kwargs["minimalistic"] = bool(config.model.options.get("minimalistic", False))
     try:
         return constructor(**kwargs)
-    except (OSError, ValueError) as error:   # no network, no cached file, unknown width
+    except Exception as error:   # noqa: BLE001 (Keras raises a bare Exception offline)
+        # Offline, keras.utils.get_file raises Exception("URL fetch failure on URL: ...");
+        # no cached file or an unknown width, OSError or ValueError.
+        if not isinstance(error, (OSError, ValueError)) and "URL fetch failure" not in str(
+                error):
+            raise
+        cause = ("it could not be downloaded (no network?)" if "URL fetch failure" in str(error)
+                 else str(error).splitlines()[0][:160])
         raise UserError(
-            f"could not get keras.applications {constructor_name} ImageNet weights "
-            f"({str(error).splitlines()[0][:160]}); put the weights file in ~/.keras/models/ or "
-            "pass --init_from=PATH to it") from None
+            f"could not get keras.applications {constructor_name} ImageNet weights: {cause}; "
+            "put the weights file in ~/.keras/models/ (download it where there is a network) "
+            "or pass --init_from=PATH to a .keras, .h5 or run directory") from None
 
 
 class ClassificationTask(Task):
