@@ -17,7 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags   # noqa: E402
 
-from mobilenet_tf import cli, export, labels   # noqa: E402
+from mobilenet_tf import cli, export   # noqa: E402
+from mobilenet_tf import labels as labels_lib   # noqa: E402 (main's `labels` are images')
 from mobilenet_tf.export import source   # noqa: E402
 
 flags.DEFINE_list("format", ["all"], f"Formats, comma-separated: {', '.join(export.FORMATS)}, "
@@ -77,7 +78,7 @@ def main(argv):
     size = source.input_size(config, model, FLAGS.input_size)
     # The run's labels.json: beside final.keras, or the checkpoint's run (an older run
     # without one: its dataset's).
-    label_map = labels.of_run(config, FLAGS.model_dir or labels.run_dir(path))
+    label_map = labels_lib.of_run(config, FLAGS.model_dir or labels_lib.run_dir(path))
     serving = export.Serving(model, hook, FLAGS.input_type, input_size=size, labels=label_map)
 
     representative = None
@@ -92,8 +93,8 @@ def main(argv):
     for fmt, artifact in artifacts.items():
         print(f"wrote {fmt}: {artifact}")
     if label_map:
-        print(f"labels ({labels.TEXT_FILENAME}, {labels.FILENAME}, and in each artifact): "
-              f"{labels.summary(label_map)}")
+        print(f"labels ({labels_lib.TEXT_FILENAME}, {labels_lib.FILENAME}, and in each "
+              f"artifact): {labels_lib.summary(label_map)}")
     if not FLAGS.check_images:
         return
     images, labels = source.fit_to_size(
