@@ -32,7 +32,7 @@ def test_train_py_learns_shapes_boxes_and_evaluate_py_reproduces_the_ap(tmp_path
     assert final["AP50"] >= MIN_AP50, final
     assert f"AP50 {final['AP50']:.4f}" in trained.stdout
 
-    # The per-output losses add up to the loss (Keras's own reported them a third too low).
+    # The per-output losses add up to the loss (Keras's own gave n/(n+1) of it over n batches).
     assert final["boxes_loss"] + final["classes_loss"] == pytest.approx(final["loss"], rel=1e-4)
 
     # evaluate.py names the classes after the run's labels.json (renamed here to show it is
