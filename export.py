@@ -18,7 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import flags   # noqa: E402
 
 from mobilenet_tf import cli, export   # noqa: E402
-from mobilenet_tf import labels as labels_lib   # noqa: E402 (main's `labels` are images')
+# Renamed: main's own `labels` are the check images' labels.
+from mobilenet_tf import labels as labels_lib   # noqa: E402
 from mobilenet_tf.export import source   # noqa: E402
 
 flags.DEFINE_list("format", ["all"], f"Formats, comma-separated: {', '.join(export.FORMATS)}, "

@@ -253,7 +253,8 @@ def train(config, model_dir, verbose=1):
     """Trains config's task into model_dir, resuming from its newest checkpoint.
 
     Writes config.json, labels.json (mobilenet_tf.labels), checkpoints/, TensorBoard logs,
-    best.keras, final.keras and final_metrics.json (validation metrics of the final weights, EMA when used).
+    best.keras, final.keras and final_metrics.json (validation metrics of the final weights,
+    EMA when used).
     Returns the final validation metrics as a dict.
     """
     check_config(config)

@@ -102,12 +102,12 @@ def _saved_model(serving, path):
     module = tf.Module()
     module.variables_ = [variable.value for variable in serving.model.variables]
     module.serve = serving.function()
-    with tempfile.TemporaryDirectory() as scratch, \
-            errors.explained("saved_model", serving.model):
+    with tempfile.TemporaryDirectory() as scratch:
         if serving.labels:   # copied into saved_model/assets/labels.json
             labels.write(scratch, serving.labels)
             module.labels = tf.saved_model.Asset(os.path.join(scratch, labels.FILENAME))
-        tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+        with errors.explained("saved_model", serving.model):
+            tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
 
 
 def tflite_bytes(serving, fmt, *, representative=None, int8_io="uint8"):
