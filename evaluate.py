@@ -1,7 +1,9 @@
 """Evaluate a model on a dataset split: top-1, top-5 and loss (classification); mIoU, pixel
 accuracy, per-class IoU and loss (segmentation, over the whole split at full resolution;
 --config.segmentation.eval_scales / eval_flip / eval_window for multi-scale, flipped or
-sliding-window prediction).
+sliding-window prediction); COCO AP, per-class AP and the losses (detection). Per-class
+results are printed with the run's class names (labels.json), and --metrics_out carries its
+label map.
 
     python evaluate.py --model_dir=runs/RUN                 # its final.keras on its dataset
     python evaluate.py --checkpoint=runs/RUN/best.keras --split=validation
@@ -19,7 +21,7 @@ startup.import_tensorflow_quietly()
 import keras   # noqa: E402
 from absl import flags   # noqa: E402
 
-from mobilenet_tf import cli, engine, optim   # noqa: E402
+from mobilenet_tf import cli, engine, labels, optim   # noqa: E402
 from mobilenet_tf.tasks import TASKS   # noqa: E402
 
 flags.DEFINE_string("split", None, "Split to evaluate (default: the config's eval_split).")
@@ -69,14 +71,32 @@ def main(argv):
     model = load_model(config)
     metrics = engine.evaluate(config, model, split=FLAGS.split)
     split = FLAGS.split or config.dataset.eval_split
+    # The model's classes: the run's labels.json, else (older runs) its dataset's.
+    label_map = labels.of_run(config, FLAGS.model_dir or (
+        FLAGS.checkpoint and labels.run_dir(FLAGS.checkpoint)))
     print(f"{config.dataset.name} {split}: " + ", ".join(
         f"{name} {value:.4f}" for name, value in metrics.items() if isinstance(value, float)))
-    if "per_class_iou" in metrics:   # one IoU per class id; None: neither present nor predicted
-        print("per-class IoU: " + " ".join(
-            "-" if iou is None else f"{iou:.3f}" for iou in metrics["per_class_iou"]))
+    # None: segmentation, a class neither present nor predicted; detection, no ground truth.
+    for key, title in (("per_class_iou", "per-class IoU"), ("per_class_AP", "per-class AP")):
+        if key in metrics:
+            print(f"{title}: " + ", ".join(
+                f"{name} {'-' if value is None else f'{value:.3f}'}"
+                for name, value in zip(class_names(label_map, len(metrics[key])),
+                                       metrics[key])))
     if FLAGS.metrics_out:
         with open(FLAGS.metrics_out, "w") as f:
-            json.dump({**metrics, "dataset": config.dataset.name, "split": split}, f, indent=2)
+            json.dump({**metrics, "dataset": config.dataset.name, "split": split,
+                       "labels": label_map}, f, indent=2)
+
+
+def class_names(label_map, count):
+    """The names of classes 0..count-1 for printing: "name" or, with COCO category ids,
+    "name [id]"; the index where there is no label map."""
+    if not label_map or len(label_map["class_names"]) != count:
+        return [str(i) for i in range(count)]
+    ids = label_map.get("category_ids")
+    return [f"{name} [{ids[i]}]" if ids else name
+            for i, name in enumerate(label_map["class_names"])]
 
 
 if __name__ == "__main__":

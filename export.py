@@ -3,11 +3,12 @@
     python export.py --model_dir=runs/RUN                          # all formats, into RUN/export
     python export.py --model_dir=runs/RUN --format=tflite_int8 --int8_io=int8
     python export.py --checkpoint=runs/RUN/best.keras --format=saved_model,onnx --output_dir=out
-    python export.py --model_dir=runs/SSDLITE_RUN --format=tflite_float32,tflite_int8 \
+    python export.py --model_dir=runs/SSDLITE_RUN --format=tflite_float32,tflite_int8 \\
         --detection_postprocess=tflite_op          # SSDLite with LiteRT's NMS op
 
-flags -> config (the run's config.json) -> model (EMA weights) -> images (calibration from
-the training split, check images from the eval split) -> export -> check -> table.
+flags -> config (the run's config.json) and label map (its labels.json) -> model (EMA
+weights) -> images (calibration from the training split, check images from the eval split)
+-> export -> check -> table.
 """
 import json
 import os
@@ -17,6 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import flags   # noqa: E402
 
 from mobilenet_tf import cli, export   # noqa: E402
+# Renamed: main's own `labels` are the check images' labels.
+from mobilenet_tf import labels as labels_lib   # noqa: E402
 from mobilenet_tf.export import source   # noqa: E402
 
 flags.DEFINE_list("format", ["all"], f"Formats, comma-separated: {', '.join(export.FORMATS)}, "
@@ -74,7 +77,10 @@ def main(argv):
     formats = export.parse_formats(FLAGS.format, hook)
     model = source.load_model(config, path)
     size = source.input_size(config, model, FLAGS.input_size)
-    serving = export.Serving(model, hook, FLAGS.input_type, input_size=size)
+    # The run's labels.json: beside final.keras, or the checkpoint's run (an older run
+    # without one: its dataset's).
+    label_map = labels_lib.of_run(config, FLAGS.model_dir or labels_lib.run_dir(path))
+    serving = export.Serving(model, hook, FLAGS.input_type, input_size=size, labels=label_map)
 
     representative = None
     if "tflite_int8" in formats:
@@ -87,6 +93,9 @@ def main(argv):
                               int8_io=FLAGS.int8_io or "uint8")
     for fmt, artifact in artifacts.items():
         print(f"wrote {fmt}: {artifact}")
+    if label_map:
+        print(f"labels ({labels_lib.TEXT_FILENAME}, {labels_lib.FILENAME}, and in each "
+              f"artifact): {labels_lib.summary(label_map)}")
     if not FLAGS.check_images:
         return
     images, labels = source.fit_to_size(

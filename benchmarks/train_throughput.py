@@ -1,7 +1,7 @@
 """Steady-state training throughput on one accelerator: ours against keras.applications and
 torchvision, in the same process and with the same synthetic, device-resident data.
 
-    KERAS_BACKEND=jax python benchmarks/train_throughput.py \
+    KERAS_BACKEND=jax python benchmarks/train_throughput.py \\
         [--models=v1,v2,v3_large,v3_small,ssdlite,lraspp] [--precision=mixed_bfloat16,float32]
         [--peers=ours,keras_applications,torchvision_eager,torchvision_compile]
         [--batch_size=0] [--image_size=0] [--steps=60] [--warmup=3] [--steps_per_execution=1]

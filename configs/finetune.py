@@ -4,7 +4,7 @@ otherwise trains from scratch with settings of its own (finalize() below).
 
     python train.py --dataset=folder --data_dir=DIR --init_from=keras_applications
     python train.py --model=v2 --dataset=tfds:oxford_flowers102 --init_from=keras_applications
-    python train.py --dataset=folder --data_dir=DIR --init_from=keras_applications \
+    python train.py --dataset=folder --data_dir=DIR --init_from=keras_applications \\
         --freeze_backbone   # train only the classifier first, as Keras's guide does
     python train.py --dataset=folder --data_dir=DIR --config.dataset.image_size=32   # from scratch
 

@@ -174,6 +174,29 @@ def save_model_atomically(model, path):
     tf.io.gfile.rename(partial, path, overwrite=True)
 
 
+class OutputLosses(keras.callbacks.Callback):
+    """Reports each `<output>_output_loss` metric (detection.losses.OutputLoss) as
+    `<output>_loss`, in place of Keras's own per-output loss, in the logs of fit's batches
+    and epochs (validation included); place it first, so the callbacks after it (progress
+    bar, TensorBoard, History) see the corrected logs. Keras hands callbacks a copy of
+    evaluate()'s result: rename() that result itself."""
+
+    SUFFIX = "_output_loss"
+
+    @classmethod
+    def rename(cls, logs):
+        """Renames the keys of `logs` in place (and returns it)."""
+        for key in [key for key in (logs or {}) if key.endswith(cls.SUFFIX)]:
+            logs[key[:-len(cls.SUFFIX)] + "_loss"] = logs.pop(key)
+        return logs
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.rename(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rename(logs)
+
+
 class BestModel(keras.callbacks.Callback):
     """Saves `best.keras` (EMA weights when there are any) when the monitored validation
     metric improves; `best` is restored from the checkpoint index on resume."""

@@ -18,7 +18,7 @@ import warnings
 import keras
 import tensorflow as tf
 
-from mobilenet_tf import UserError, callbacks, config as config_lib, optim
+from mobilenet_tf import UserError, callbacks, config as config_lib, labels, optim
 from mobilenet_tf.startup import LINE_START, progress_style
 from mobilenet_tf.tasks import TASKS
 
@@ -263,8 +263,9 @@ def _profile_range(text):
 def train(config, model_dir, verbose=None):
     """Trains config's task into model_dir, resuming from its newest checkpoint.
 
-    Writes config.json, checkpoints/, TensorBoard logs, best.keras, final.keras and
-    final_metrics.json (validation metrics of the final weights, EMA when used).
+    Writes config.json, labels.json (mobilenet_tf.labels), checkpoints/, TensorBoard logs,
+    best.keras, final.keras and final_metrics.json (validation metrics of the final weights,
+    EMA when used).
     Returns the final validation metrics as a dict.
     """
     check_config(config)
@@ -292,6 +293,8 @@ def train(config, model_dir, verbose=None):
     if chief:
         tf.io.gfile.makedirs(model_dir)
         write_atomically(os.path.join(model_dir, "config.json"), config_lib.to_json(config))
+        # What each output index is, for evaluate.py, export and whoever deploys the model.
+        labels.write(model_dir, labels.from_info(train_info))
 
     nan_guard = callbacks.NanGuard()
     best = callbacks.BestModel(os.path.join(model_dir, "best.keras"),
@@ -326,7 +329,8 @@ def train(config, model_dir, verbose=None):
                                        training=False)
     mark_complete = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda *_: position.update(epoch_complete=True))
-    fit_callbacks = [nan_guard, mark_complete, best, checkpointer, board]
+    fit_callbacks = [callbacks.OutputLosses(), nan_guard, mark_complete, best, checkpointer,
+                     board]
     if strategy.num_replicas_in_sync > 1:
         with strategy.scope():
             _build_before_fit(model, task, config)
@@ -430,10 +434,10 @@ def _build_before_fit(model, task, config):
     averaged over the replicas, which fails for uint8 images across workers; built here,
     fit() needs no batch for it."""
     dataset, _ = task.build_inputs(config, config.dataset.eval_split, training=False)
-    images, labels = (keras.KerasTensor(spec.shape, spec.dtype.name)
-                      for spec in dataset.element_spec)
+    images, targets = (keras.KerasTensor(spec.shape, spec.dtype.name)
+                       for spec in dataset.element_spec)
     from keras.src.backend.tensorflow import trainer as _tf_trainer   # TF backend only
-    model._symbolic_build(data_batch=(images, labels))
+    model._symbolic_build(data_batch=(images, targets))
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
     if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy) or \
             _tf_trainer._collective_all_reduce_multi_worker(tf.distribute.get_strategy()):
@@ -477,7 +481,8 @@ def _worker_dir(model_dir, strategy):
 def _finish(task, config, model, validation, model_dir, chief, board):
     """Final evaluation and final.keras, both with the EMA weights when there are any."""
     with callbacks.ema_weights(model), callbacks.without_weight_decay(model):
-        results = model.evaluate(validation, verbose=0, return_dict=True)
+        results = callbacks.OutputLosses.rename(
+            model.evaluate(validation, verbose=0, return_dict=True))
         tf.io.gfile.makedirs(model_dir)
         callbacks.save_model_atomically(model, os.path.join(model_dir, "final.keras"))
         metrics = task_metrics(task, model, results)
@@ -510,7 +515,8 @@ def evaluate(config, model, split=None):
         # A task may evaluate its own way (segmentation: multi-scale, sliding window).
         metrics = task.evaluate(config, model, dataset)
         if metrics is None:
-            results = model.evaluate(dataset, verbose=0, return_dict=True)
+            results = callbacks.OutputLosses.rename(
+                model.evaluate(dataset, verbose=0, return_dict=True))
             metrics = task_metrics(task, model, results)
         metrics.update(task.split_metrics(config, model, split))
     return metrics

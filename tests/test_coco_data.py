@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mobilenet_tf import UserError, data
+import ml_collections
+
+from mobilenet_tf import UserError, config as config_lib, data, engine
 from mobilenet_tf.data import coco
 from mobilenet_tf.detection import anchors as anchor_lib
 
@@ -234,3 +236,30 @@ def test_tfds_prepared_coco(tmp_path):
     np.testing.assert_array_equal(targets["gt_classes"], [[2, 0, -1], [-1, -1, -1]])
     np.testing.assert_array_equal(targets["gt_is_crowd"][0], [False, True, False])
     np.testing.assert_array_equal(targets["gt_area"][0], [100, 50, 0])
+
+
+def test_a_run_on_coco_json_writes_its_labels_with_the_category_ids(tmp_path, monkeypatch):
+    """labels.json, written by engine.train at the start of a run next to config.json (here
+    the run stops right after), holds the class names in class order and the dataset's own
+    non-contiguous category ids, so detections can be mapped back to them."""
+    ids = {1: 3, 3: 7, 90: 11}   # CATEGORIES' ids -> 3, 7, 11, listed out of order
+    categories = [{"id": 11, "name": "fox"}, {"id": 3, "name": "cat"}, {"id": 7, "name": "dog"}]
+    annotations = [dict(a, category_id=ids[a["category_id"]]) for a in ANNOTATIONS]
+    _official(tmp_path / "mine", annotations, categories, folder="train")
+    config = config_lib.load_recipe(os.path.join(config_lib.CONFIG_DIR, "shapes_det.py"))
+    config.dataset.update(name="coco_json", data_dir=str(tmp_path / "mine"), eval_split="train")
+    config.dataset.options = ml_collections.ConfigDict(
+        {"annotation_file": "annotations/instances_{split}.json", "image_dir": "{split}"})
+    config.train.batch_size = 3
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+    monkeypatch.setattr(engine, "prepare_model", stop)   # no model: only the start matters
+    with pytest.raises(Stop):
+        engine.train(config, str(tmp_path / "run"))
+    assert (tmp_path / "run" / "config.json").exists()
+    assert json.loads((tmp_path / "run" / "labels.json").read_text()) == {
+        "dataset": "coco_json", "class_names": ["cat", "dog", "fox"], "category_ids": [3, 7, 11]}

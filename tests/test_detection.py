@@ -32,10 +32,22 @@ def test_train_py_learns_shapes_boxes_and_evaluate_py_reproduces_the_ap(tmp_path
     assert final["AP50"] >= MIN_AP50, final
     assert f"AP50 {final['AP50']:.4f}" in trained.stdout
 
+    # The per-output losses add up to the loss (Keras's own gave n/(n+1) of it over n batches).
+    assert final["boxes_loss"] + final["classes_loss"] == pytest.approx(final["loss"], rel=1e-4)
+
+    # evaluate.py names the classes after the run's labels.json (renamed here to show it is
+    # the file that is read) and reports the AP of each.
+    label_map = json.loads((tmp_path / "labels.json").read_text())
+    assert label_map["class_names"][0] == "circle" and label_map["category_ids"] is None
+    label_map["class_names"] = [name.upper() for name in label_map["class_names"]]
+    (tmp_path / "labels.json").write_text(json.dumps(label_map))
     metrics = evaluated_metrics(tmp_path)
     assert {"AP", "AP50", "AP75", "APs", "APm", "APl"} <= set(metrics)
     assert metrics["AP50"] == pytest.approx(final["AP50"], abs=1e-6)
     assert metrics["AP"] == pytest.approx(final["AP"], abs=1e-6)
+    assert metrics["boxes_loss"] + metrics["classes_loss"] == pytest.approx(metrics["loss"],
+                                                                            rel=1e-4)
+    assert metrics["labels"] == label_map and len(metrics["per_class_AP"]) == 6
 
 
 @pytest.mark.parametrize("args, message", [

@@ -4,6 +4,7 @@ accuracy (the session's shared train.py run), LR-ASPP exports its class map, and
 one line with exit code 2."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -13,6 +14,8 @@ import pytest
 import tensorflow as tf
 
 from mobilenet_tf import UserError, config as config_lib, data, export
+from mobilenet_tf import labels as labels_lib
+from mobilenet_tf.data import shapes
 from mobilenet_tf.export import graph, report, serving as serving_lib, source
 from mobilenet_tf.models import build
 from conftest import session_lock
@@ -63,8 +66,10 @@ def exported_model(request, name):
     cache = request.getfixturevalue("_exports")
     if name in cache:
         return cache[name]
-    model, config = trained_model(request.getfixturevalue(TRAINED_RUNS[name]))
-    serving = export.Serving(model, export.hook_for("classification"))
+    run = request.getfixturevalue(TRAINED_RUNS[name])
+    model, config = trained_model(run)
+    serving = export.Serving(model, export.hook_for("classification"),
+                             labels=labels_lib.of_run(config, str(run.model_dir)))
     with session_lock(request.getfixturevalue("tmp_path_factory"), f"export_{name}") as root:
         output_dir, rows_file = root / f"export_{name}", root / f"export_{name}.json"
         if not rows_file.exists():
@@ -88,8 +93,21 @@ def exported(request):
 
 def test_every_format_is_written_and_nothing_partial_is_left(exported):
     _, _, rows, output_dir = exported
-    assert sorted(os.listdir(output_dir)) == sorted(export.FILENAMES.values())
+    assert sorted(os.listdir(output_dir)) == sorted([*export.FILENAMES.values(),
+                                                     "labels.json", "labels.txt"])
     assert list(rows) == list(export.FORMATS)
+
+
+def test_every_artifact_carries_the_runs_labels(exported):
+    """train.py's labels.json (the Shapes names, no category ids) reaches every artifact
+    unchanged (the check reads it back from each) and labels.txt lists the names in order."""
+    _, serving, rows, output_dir = exported
+    assert serving.labels == {"dataset": "shapes", "class_names": list(shapes.CLASS_NAMES),
+                              "category_ids": None}
+    assert all(row["labels_match"] is True for row in rows.values()), rows
+    assert (output_dir / "labels.txt").read_text().split() == list(shapes.CLASS_NAMES)
+    saved = tf.saved_model.load(str(output_dir / "saved_model"))
+    assert json.loads(tf.io.read_file(saved.labels.asset_path).numpy()) == serving.labels
 
 
 @pytest.mark.parametrize("fmt", sorted(TOLERANCE))
@@ -320,7 +338,8 @@ def test_export_py_writes_the_artifacts_the_table_and_the_json(run_dir, tmp_path
     stdout, stderr = good.communicate(timeout=300)
     assert good.returncode == 0, stderr[-3000:]
     assert "| tflite_float32 |" in stdout and "| keras |" in stdout
-    assert sorted(os.listdir(tmp_path / "out")) == ["model.keras", "model_float32.tflite"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["labels.json", "labels.txt", "model.keras",
+                                                    "model_float32.tflite"]
     written = json.loads(metrics.read_text())
     assert [row["format"] for row in written["rows"]] == ["tflite_float32", "keras"]
     assert written["rows"][0]["max_abs_diff"] <= 1e-4
@@ -351,3 +370,19 @@ def test_export_py_on_a_segmentation_run_reports_the_miou_difference(tmp_path):
     assert rows["tflite_float32"]["max_abs_diff"] <= 1e-4, rows["tflite_float32"]
     # int8 converts and runs; an untrained model's near-tied classes say nothing of accuracy.
     assert 0.0 <= rows["tflite_int8"]["mIoU"] <= 1.0 and "miou_delta" in rows["tflite_int8"]
+
+
+def test_help_texts_keep_their_line_continuations():
+    """A docstring's backslash at a line end joins the lines (export.py --help showed
+    "tflite_int8         --detection_postprocess"): commands in the entry points', recipes'
+    and benchmarks' docstrings write it as \\\\."""
+    import ast
+    import glob
+    paths = [*glob.glob(os.path.join(REPO, "*.py")), *glob.glob(os.path.join(REPO, "configs",
+                                                                             "*.py")),
+             *glob.glob(os.path.join(REPO, "benchmarks", "*.py"))]
+    for path in paths:
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        doc = ast.get_docstring(tree, clean=False) or ""
+        assert not re.search(r"\S {4,}--\w", doc), (path, doc)

@@ -1,8 +1,8 @@
 """SSDLite export (issue 7): export.py on a detection run writes SavedModel and TFLite float32
 with the NMS in the graph, which give the Keras detection model's detections, and a table
 with the COCO AP difference; the TFLite_Detection_PostProcess variant converts to LiteRT's
-custom op and runs in the LiteRT interpreter with the same detections; int8 with the graph
-NMS is refused in one line."""
+custom op and runs in the LiteRT interpreter with the same detections, under a file name of its
+own; int8 with the graph NMS is refused in one line; every artifact carries the run's labels."""
 import json
 import os
 
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mobilenet_tf import UserError, config as config_lib, export
+from mobilenet_tf.data import shapes
 from mobilenet_tf.export import detection, report, runners, source
 from mobilenet_tf.models import build
 from test_export import REPO, WIDTH, run
@@ -97,9 +98,15 @@ def test_export_py_on_a_detection_run_gives_the_keras_detections_and_the_ap_diff
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr[-3000:]
     assert "| max box diff | max score diff | detections matched | AP | AP - Keras |" in stdout
-    assert sorted(os.listdir(output_dir)) == ["model_float32.tflite", "saved_model"]
+    assert sorted(os.listdir(output_dir)) == ["labels.json", "labels.txt", "model_float32.tflite",
+                                              "saved_model"]
+    # A run from before labels.json: the label map of its config's dataset, in every artifact.
+    assert "labels (labels.txt, labels.json, and in each artifact): 6 classes: circle, square" \
+        in stdout
+    assert (output_dir / "labels.txt").read_text().split() == list(shapes.CLASS_NAMES)
     rows = {row["format"]: row for row in json.loads(metrics.read_text())["rows"]}
     for row in rows.values():
+        assert row["labels_match"] is True, row
         assert row["matched"] == 1.0 and row["same_count"] == 1.0, row
         assert row["max_box_diff"] <= 1e-4 and row["max_score_diff"] <= 1e-4, row
         assert abs(row["ap_delta"]) <= 1e-6 and abs(row["ap50_delta"]) <= 1e-6, row
@@ -128,7 +135,12 @@ def test_tflite_detection_postprocess_op_runs_in_litert_with_the_keras_detection
     hook = detection.DetectionExport(detection.anchors_for(model), postprocess="tflite_op",
                                      score_threshold=threshold)
     serving = export.Serving(model, hook)
+    # The graph-NMS file of an earlier export into the same folder is kept: the op variant
+    # has a name of its own.
+    (tmp_path / "model_float32.tflite").write_bytes(b"graph NMS variant")
     path = export.export(serving, ["tflite_float32"], str(tmp_path))["tflite_float32"]
+    assert os.path.basename(path) == "model_float32_nms_op.tflite"
+    assert (tmp_path / "model_float32.tflite").read_bytes() == b"graph NMS variant"
     (row,) = export.check(serving, {"tflite_float32": path}, *shapes_images, latency_runs=0)
     print(f"\nssdlite_v3_small, TFLite_Detection_PostProcess\n{export.table([row], hook)}")
     options = custom_options(path)["TFLite_Detection_PostProcess"]

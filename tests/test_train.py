@@ -14,6 +14,7 @@ import pytest
 from conftest import evaluated_metrics, run_main, run_script as run
 from mobilenet_tf import UserError
 from mobilenet_tf.tasks import TASKS, classification
+from mobilenet_tf.data import shapes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A V1 0.25 (the quickest model to trace) on 32x32 Shapes, 96 training examples: 6 steps of
@@ -151,10 +152,19 @@ def test_short_run_writes_models_config_tensorboard_and_evaluates_the_same(tmp_p
     assert metrics["top1"] == pytest.approx(final["top1"], abs=1e-6)
     assert metrics["loss"] == pytest.approx(final["loss"], rel=1e-3)
 
-    # The last training checkpoint holds the same weights and their EMA, which is evaluated.
+    # labels.json, written with config.json, names the classes; evaluate.py reports it.
+    label_map = {"dataset": "shapes", "class_names": list(shapes.CLASS_NAMES),
+                 "category_ids": None}
+    assert json.loads((tmp_path / "labels.json").read_text()) == label_map
+    assert metrics["labels"] == label_map
+
+    # The last training checkpoint holds the same weights and their EMA, which is evaluated;
+    # a run from before labels.json takes its dataset's label map, without an error.
+    (tmp_path / "labels.json").unlink()
     checkpoint = tmp_path / "checkpoints" / "ckpt-000000008.weights.h5"
     metrics = evaluated_metrics(tmp_path, f"--checkpoint={checkpoint}")
     assert metrics["loss"] == pytest.approx(final["loss"], rel=1e-3)
+    assert metrics["labels"] == label_map
 
 
 def _tensorboard_tags(directory):

@@ -3,7 +3,7 @@ and ground truth, built in memory, so Shapes and any COCO-format dataset are sco
 
     evaluator = CocoEvaluator(num_classes)
     for each batch: evaluator.add(detections, targets)   # numpy dicts, see add()
-    evaluator.result()   # {"AP", "AP50", "AP75", "APs", "APm", "APl"}, fractions
+    evaluator.result()   # {"AP", "AP50", "AP75", "APs", "APm", "APl", "per_class_AP"}
 
 Boxes are converted to COCO's [x, y, width, height] in the original image's pixels (the
 `original_size` of each example), ground-truth areas are the dataset's (`gt_area`: the
@@ -59,11 +59,12 @@ class CocoEvaluator:
 
     def result(self):
         """{"AP", "AP50", "AP75", "APs", "APm", "APl"}: COCOeval's first six stats as
-        fractions; 0.0 with no detections, None for an area range with no ground truth."""
+        fractions; 0.0 with no detections, None for an area range with no ground truth; and
+        "per_class_AP", the AP of each class index (None: no ground truth of that class)."""
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
         if not self.detections:
-            return dict.fromkeys(METRIC_KEYS, 0.0)
+            return {**dict.fromkeys(METRIC_KEYS, 0.0), "per_class_AP": [0.0] * self.num_classes}
         with contextlib.redirect_stdout(io.StringIO()):   # pycocotools prints progress
             ground_truth = COCO()
             ground_truth.dataset = {
@@ -75,5 +76,17 @@ class CocoEvaluator:
             evaluation.accumulate()
             evaluation.summarize()
         # COCOeval gives -1 where no ground truth falls in the area range.
-        return {key: (float(value) if value >= 0 else None)
-                for key, value in zip(METRIC_KEYS, evaluation.stats[:6])}
+        result = {key: (float(value) if value >= 0 else None)
+                  for key, value in zip(METRIC_KEYS, evaluation.stats[:6])}
+        return {**result, "per_class_AP": _per_class_ap(evaluation.eval["precision"])}
+
+
+def _per_class_ap(precision):
+    """AP of each class (all areas, 100 detections) from COCOeval's (T, R, K, A, M)
+    precision; None for a class without ground truth (-1 there)."""
+    per_class = []
+    for k in range(precision.shape[2]):
+        values = precision[:, :, k, 0, -1]
+        values = values[values > -1]
+        per_class.append(float(values.mean()) if values.size else None)
+    return per_class

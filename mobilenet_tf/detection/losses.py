@@ -141,6 +141,29 @@ def ssd_losses(classification="focal", *, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA,
     return {"boxes": BoxLoss(weight=box_weight), "classes": classes}
 
 
+class OutputLoss(keras.metrics.Mean):
+    """One output's loss averaged over the images seen, each batch weighted by its number of
+    images, as Keras averages the total `loss`, so the per-output losses add up to it.
+
+    Keras's own per-output loss trackers do not: they weight a batch by its static size
+    (unknown for an evaluation split, whose last batch is smaller, so every batch counts 1)
+    and, on a dataset of unknown length, count the step that finds the data exhausted as one
+    more batch. Logged as `<output>_output_loss`; callbacks.OutputLosses reports it as
+    `<output>_loss` in their place."""
+
+    def __init__(self, loss, name="output_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.loss = loss
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        images = ops.cast(ops.shape(y_pred)[0], "float32")
+        return super().update_state(ops.cast(self.loss(y_true, y_pred), "float32"),
+                                    sample_weight=images)
+
+    def get_config(self):
+        return {**super().get_config(), "loss": keras.saving.serialize_keras_object(self.loss)}
+
+
 class PositiveAccuracy(keras.metrics.Metric):
     """The fraction of positive anchors whose highest object-class logit (background left
     out, so it means the same for sigmoid and softmax scores) is their class: a cheap

@@ -18,7 +18,7 @@ classes and count after NMS, configured with the run's anchors and NMS settings
 """
 import os
 
-from mobilenet_tf import UserError
+from mobilenet_tf import UserError, labels
 from mobilenet_tf.export import classification, converters, detection, segmentation
 from mobilenet_tf.export.hook import ExportHook
 from mobilenet_tf.export.converters import FILENAMES, FORMATS, INT8_IO_TYPES
@@ -58,10 +58,14 @@ def export(serving, formats, output_dir, *, representative=None, int8_io="uint8"
     """Writes each of `formats` into output_dir; {format: path} in the order given.
 
     representative (tflite_int8 only): a callable returning an iterable of (1, H, W, 3)
-    float32 pixel batches from the training split, for calibration.
+    float32 pixel batches from the training split, for calibration. With serving.labels,
+    labels.txt and labels.json are written next to the artifacts (and embedded in them).
     """
     for fmt in formats:   # a format the task cannot export fails before anything is written
         serving.hook.check_format(fmt)
     os.makedirs(output_dir, exist_ok=True)
-    return {fmt: converters.write(fmt, serving, output_dir, representative=representative,
-                                  int8_io=int8_io) for fmt in formats}
+    artifacts = {fmt: converters.write(fmt, serving, output_dir, representative=representative,
+                                       int8_io=int8_io) for fmt in formats}
+    if serving.labels:   # what an app reads next to the model (labels.txt, labels.json)
+        labels.write_files(output_dir, serving.labels)
+    return artifacts

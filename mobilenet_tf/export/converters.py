@@ -1,6 +1,7 @@
 """Writers for each export format. Each writes under a temporary name and renames the
 result into place when complete, so an interrupted or failed export leaves nothing
-half-written, and a conversion failure becomes a UserError naming the op and layer.
+half-written, and a conversion failure becomes a UserError naming the op and layer. The
+run's label map (Serving.labels) goes into every artifact (mobilenet_tf.labels).
 
     saved_model      TensorFlow SavedModel, signature `serving_default`, any batch size
     tflite_float32   LiteRT flatbuffer, float32, batch 1
@@ -23,7 +24,7 @@ import tensorflow as tf
 # but costs several seconds per format.
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from mobilenet_tf import UserError
+from mobilenet_tf import UserError, labels
 from mobilenet_tf.export import errors
 
 FILENAMES = {
@@ -36,6 +37,7 @@ FILENAMES = {
     "keras": "model.keras",
 }
 FORMATS = tuple(FILENAMES)
+TFLITE_FORMATS = tuple(fmt for fmt in FORMATS if fmt.startswith("tflite_"))
 INT8_IO_TYPES = ("uint8", "int8")
 ONNX_OPSET = 17   # ONNX Runtime 1.16+ and TensorRT 8.6+ read it
 
@@ -48,7 +50,7 @@ def write(fmt, serving, output_dir, *, representative=None, int8_io="uint8"):
     """
     if fmt not in FILENAMES:
         raise UserError(f"unknown format '{fmt}'; choose from {', '.join(FORMATS)}")
-    path = os.path.join(output_dir, FILENAMES[fmt])
+    path = os.path.join(output_dir, serving.hook.filename(fmt))
     with _atomic(path) as partial:
         if fmt == "saved_model":
             _saved_model(serving, partial)
@@ -60,6 +62,8 @@ def write(fmt, serving, output_dir, *, representative=None, int8_io="uint8"):
             _onnx(serving, partial)
         else:
             serving.keras_model().save(partial)
+        if serving.labels and fmt in ("keras",) + TFLITE_FORMATS:
+            labels.append_to_archive(partial, serving.labels)
     return path
 
 
@@ -98,8 +102,12 @@ def _saved_model(serving, path):
     module = tf.Module()
     module.variables_ = [variable.value for variable in serving.model.variables]
     module.serve = serving.function()
-    with errors.explained("saved_model", serving.model):
-        tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    with tempfile.TemporaryDirectory() as scratch:
+        if serving.labels:   # copied into saved_model/assets/labels.json
+            labels.write(scratch, serving.labels)
+            module.labels = tf.saved_model.Asset(os.path.join(scratch, labels.FILENAME))
+        with errors.explained("saved_model", serving.model):
+            tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
 
 
 def tflite_bytes(serving, fmt, *, representative=None, int8_io="uint8"):
@@ -187,6 +195,9 @@ def _onnx(serving, path):
     kept = [opset for opset in model.opset_import if opset.domain in used]
     del model.opset_import[:]
     model.opset_import.extend(kept)
+    if serving.labels:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = labels.ONNX_KEY, labels.to_json(serving.labels)
     onnx.checker.check_model(model)
     onnx.save(model, path)
 

@@ -148,6 +148,15 @@ class DetectionExport(ExportHook):
                             "TFLite_Detection_PostProcess in float) or tflite_dynamic")
         super().check_format(fmt)
 
+    def filename(self, fmt):
+        """converters.FILENAMES, with "_nms_op" before ".tflite" for TFLite files with the NMS
+        op: the two variants are different models, and exporting both into one folder (to
+        compare them) must not replace one with the other."""
+        name = super().filename(fmt)
+        if self.postprocess == "tflite_op" and fmt.startswith("tflite_"):
+            return name.replace(".tflite", "_nms_op.tflite")
+        return name
+
     def tflite_postprocess_ops(self, model):
         """graph.ops of the TFLite post-processing alone, so the check of the model's fused
         activations can leave its MINIMUM, MAXIMUM, DIV and LOGISTIC ops out."""

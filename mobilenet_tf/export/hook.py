@@ -40,6 +40,10 @@ class ExportHook(abc.ABC):
             raise UserError(f"format '{fmt}' is not supported for this task; it supports "
                             f"{', '.join(self.FORMATS)}")
 
+    def filename(self, fmt):
+        """The artifact's file (or folder) name for format `fmt` in the output folder."""
+        return converters.FILENAMES[fmt]
+
     def tflite_postprocess_ops(self, model):
         """graph.ops of what tflite_outputs adds, left out of the fused-activation check;
         None when nothing is added."""

@@ -1,10 +1,12 @@
 """Checks exported artifacts against the Keras model on held-out images and prints the
 table: format, size, the task's agreement columns, latency per image at 1 and all threads,
-and (TFLite) whether the hard activations became fused kernels."""
+whether the artifact carries the run's label map, and (TFLite) whether the hard activations
+became fused kernels."""
 import os
 
 import numpy as np
 
+from mobilenet_tf import labels as labels_lib
 from mobilenet_tf.export import graph, runners
 
 
@@ -26,7 +28,8 @@ def reference_outputs(serving, images):
 def check(serving, artifacts, images, labels, *, latency_runs=50, threads=None):
     """One row (a dict) per artifact in `artifacts` ({format: path}), in order.
 
-    Each row: format, path, size_bytes, the task hook's compare() metrics, latency_ms
+    Each row: format, path, size_bytes, the task hook's compare() metrics, labels_match
+    (when serving has labels: whether the artifact carries the same label map), latency_ms
     ({threads: median ms per image}, for TFLite and ONNX; latency_runs=0 skips it) and,
     for TFLite, `graph` (graph.hard_activations).
     """
@@ -40,6 +43,8 @@ def check(serving, artifacts, images, labels, *, latency_runs=50, threads=None):
         runner = runners.load(fmt, path, serving.input_type, threads=check_threads)
         row = {"format": fmt, "path": path, "size_bytes": size_bytes(path),
                **hook.compare(reference, runner(images), labels)}
+        if serving.labels:   # the artifact carries the run's label map, unchanged
+            row["labels_match"] = labels_lib.embedded(fmt, path) == serving.labels
         if latency_runs and hasattr(runner, "latency_ms"):
             row["latency_ms"] = {str(n): runner.latency_ms(images[0], n, latency_runs)
                                  for n in threads}
@@ -60,7 +65,7 @@ def table(rows, hook):
     threads = sorted({t for row in rows for t in row.get("latency_ms", {})}, key=int)
     header = (["format", "size"] + [title for _, title, _ in hook.TABLE_COLUMNS]
               + [f"ms/image, {t} thread{'s' * (t != '1')}" for t in threads]
-              + ["hard act. fused"])
+              + ["labels", "hard act. fused"])
     lines = ["| " + " | ".join(header) + " |",
              "|---|" + "---:|" * (len(header) - 2) + "---|"]
     for row in rows:
@@ -68,6 +73,7 @@ def table(rows, hook):
         cells += [fmt.format(row[key]) if key in row else "" for key, _, fmt in hook.TABLE_COLUMNS]
         cells += [f"{row['latency_ms'][t]:.2f}" if t in row.get("latency_ms", {}) else "-"
                   for t in threads]
+        cells.append({True: "yes", False: "NO"}.get(row.get("labels_match"), "-"))
         cells.append({True: "yes", False: "NO"}.get(row.get("graph", {}).get("fused"), "-"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -90,10 +90,12 @@ class Serving:
     `hook` is the task's export hook (mobilenet_tf.export.hook.ExportHook): it maps the
     model's outputs to the exported ones, in TensorFlow ops for the graph formats and in
     Keras layers for the `.keras` format. input_size (height, width): the size to export a
-    model built for any input size at (ignored for a model with a fixed size).
+    model built for any input size at (ignored for a model with a fixed size). labels: the
+    run's label map (mobilenet_tf.labels), written next to and into every artifact; None for
+    none.
     """
 
-    def __init__(self, model, hook, input_type="uint8", input_size=None):
+    def __init__(self, model, hook, input_type="uint8", input_size=None, labels=None):
         if input_type not in INPUT_TYPES:
             raise UserError(f"input type '{input_type}' is not one of {', '.join(INPUT_TYPES)}")
         if input_size is not None and not has_fixed_size(model):
@@ -101,6 +103,7 @@ class Serving:
         self.model = float32_model(model)
         self.hook = hook
         self.input_type = input_type
+        self.labels = labels
         self.size = image_size(self.model)
         self._pixels_in = takes_pixels(self.model)
 

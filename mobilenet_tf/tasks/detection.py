@@ -107,8 +107,12 @@ class DetectionTask(Task):
                                  box_weight=settings.box_weight, class_weight=settings.class_weight)
 
     def build_metrics(self, config):
-        """The positive anchors' class accuracy (on the "classes" output)."""
-        return {"classes": [losses.PositiveAccuracy()]}
+        """The positive anchors' class accuracy (on the "classes" output), and each output's
+        loss weighted by batch size (losses.OutputLoss: Keras's own per-output losses do
+        not add up to the loss on an evaluation split)."""
+        loss = self.build_loss(config)
+        return {"boxes": [losses.OutputLoss(loss["boxes"])],
+                "classes": [losses.PositiveAccuracy(), losses.OutputLoss(loss["classes"])]}
 
     def split_metrics(self, config, model, split=None):
         """COCO box AP, AP50, AP75, APs, APm, APl (fractions) of `model` over a whole split
