@@ -13,7 +13,9 @@ weights) -> images (calibration from the training split, check images from the e
 import json
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from mobilenet_tf import startup
+
+startup.import_tensorflow_quietly()
 
 from absl import flags   # noqa: E402
 
