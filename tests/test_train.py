@@ -202,5 +202,3 @@ def test_fine_tune_from_keras_applications_weights_with_a_frozen_backbone(tmp_pa
     np.testing.assert_array_equal(tuned.get_layer("expanded_conv_depthwise").get_weights()[0],
                                   source.get_layer("expanded_conv_depthwise").get_weights()[0])
     assert tuned.get_layer("logits").get_weights()[0].shape[-1] == 6   # a new head
-
-
