@@ -160,11 +160,17 @@ class Checkpointer(keras.callbacks.Callback):
         self.save()
 
 
-def _write_json_atomically(path, value):
+def write_text_atomically(path, text):
+    """Writes `text` to `path` (any tf.io.gfile path) under a temporary name, renamed when
+    complete, so a reader or a crash never leaves half a file."""
     partial = path + ".partial"
     with tf.io.gfile.GFile(partial, "w") as f:
-        json.dump(value, f, indent=2)
+        f.write(text)
     tf.io.gfile.rename(partial, path, overwrite=True)
+
+
+def _write_json_atomically(path, value):
+    write_text_atomically(path, json.dumps(value, indent=2))
 
 
 def save_model_atomically(model, path):

@@ -292,7 +292,8 @@ def train(config, model_dir, verbose=None):
                               total_steps)
     if chief:
         tf.io.gfile.makedirs(model_dir)
-        write_atomically(os.path.join(model_dir, "config.json"), config_lib.to_json(config))
+        callbacks.write_text_atomically(os.path.join(model_dir, "config.json"),
+                                        config_lib.to_json(config))
         # What each output index is, for evaluate.py, export and whoever deploys the model.
         labels.write(model_dir, labels.from_info(train_info))
 
@@ -395,15 +396,6 @@ def _field(config, dotted):
     return json.loads(json.dumps(value, default=str))   # tuples and lists alike, as in JSON
 
 
-def write_atomically(path, text):
-    """Writes `text` to `path` through a temporary file and a rename, so a crash never leaves
-    a half-written file."""
-    temporary = path + ".tmp"
-    with tf.io.gfile.GFile(temporary, "w") as f:
-        f.write(text)
-    tf.io.gfile.rename(temporary, path, overwrite=True)
-
-
 # Datasets a classifier is trained from scratch on by design; on any other, a run without
 # --init_from says so, since a few thousand images of one's own usually do far better
 # starting from ImageNet weights.
@@ -489,8 +481,8 @@ def _finish(task, config, model, validation, model_dir, chief, board):
         metrics.update(task.split_metrics(config, model))
     metrics["step"] = callbacks.global_step(model)
     if chief:
-        write_atomically(os.path.join(model_dir, "final_metrics.json"),
-                         json.dumps(metrics, indent=2))
+        callbacks.write_text_atomically(os.path.join(model_dir, "final_metrics.json"),
+                                        json.dumps(metrics, indent=2))
         board.write_scalars({f"final_{k}": v for k, v in metrics.items()
                              if isinstance(v, (int, float))}, metrics["step"])
     return metrics

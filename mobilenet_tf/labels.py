@@ -20,7 +20,7 @@ import zipfile
 
 import tensorflow as tf
 
-from mobilenet_tf import UserError
+from mobilenet_tf import UserError, callbacks
 
 FILENAME = "labels.json"
 TEXT_FILENAME = "labels.txt"
@@ -49,10 +49,7 @@ def to_text(label_map):
 def write(directory, label_map):
     """Writes labels.json into `directory` (any tf.io.gfile path) under a temporary name,
     renamed when complete, so a reader never sees half a file."""
-    path = os.path.join(directory, FILENAME)
-    with tf.io.gfile.GFile(path + ".partial", "w") as f:
-        f.write(to_json(label_map))
-    tf.io.gfile.rename(path + ".partial", path, overwrite=True)
+    callbacks.write_text_atomically(os.path.join(directory, FILENAME), to_json(label_map))
 
 
 def read(directory):
