@@ -1,0 +1,246 @@
+"""Your own data, by default: the recipes for it (configs/own_detection.py,
+own_segmentation.py; finetune.py for a folder) derive their settings from the dataset, a
+short run of each learns a small fixture written in the real on-disk format (a COCO JSON
+with category ids 3, 7, 11; images/ and masks/ PNGs; class folders), and the flags still
+win."""
+import json
+import os
+
+import numpy as np
+import PIL.Image
+import pytest
+from absl import flags
+
+from conftest import REPO_ROOT, shared_train_run
+from mobilenet_tf import UserError, cli, config as config_lib, data
+from mobilenet_tf.data import coco, shapes
+from mobilenet_tf.data.source import Survey
+
+OWN_DETECTION = os.path.join(config_lib.CONFIG_DIR, "own_detection.py")
+OWN_SEGMENTATION = os.path.join(config_lib.CONFIG_DIR, "own_segmentation.py")
+CATEGORY_IDS = (3, 7, 11)   # non-contiguous, as exported label tools number them
+SIZE = 64                   # fixture images: small, so a run takes seconds
+
+
+def _shapes_examples(split, count, keep=lambda example: True, max_shapes=2):
+    """`count` Shapes examples (numpy dicts) of `split` at SIZE px that `keep` accepts."""
+    found = []
+    for example in shapes.examples(split, 0, SIZE, count * 4, max_shapes).as_numpy_iterator():
+        if keep(example):
+            found.append(example)
+        if len(found) == count:
+            return found
+    raise AssertionError("too few Shapes examples accepted")
+
+
+def write_coco_json(root, counts=(("train", 150), ("val", 40)), max_shapes=1):
+    """DIR/annotations/instances_{train,val}.json (COCO instances format, pixel [x, y, w, h]
+    boxes, categories 3, 7 and 11 listed out of order) and DIR/images/*.png: Shapes images
+    whose shapes are all circles, squares or triangles."""
+    three = lambda example: (example["classes"] < 3).all()
+    os.makedirs(f"{root}/annotations", exist_ok=True)
+    os.makedirs(f"{root}/images", exist_ok=True)
+    for split, count in counts:
+        images, annotations = [], []
+        for index, example in enumerate(_shapes_examples(split.replace("val", "validation"),
+                                                         count, three, max_shapes)):
+            name = f"{split}_{index:04d}.png"
+            PIL.Image.fromarray(example["image"]).save(f"{root}/images/{name}")
+            image_id = 1000 * (split == "val") + index + 1
+            images.append({"id": image_id, "file_name": name, "height": SIZE, "width": SIZE})
+            for box, label in zip(example["boxes"] * SIZE, example["classes"]):
+                ymin, xmin, ymax, xmax = (float(v) for v in box)
+                annotations.append({"id": len(annotations) + 1 + 10_000 * image_id,
+                                    "image_id": image_id,
+                                    "category_id": CATEGORY_IDS[label], "iscrowd": 0,
+                                    "bbox": [xmin, ymin, xmax - xmin, ymax - ymin],
+                                    "area": (xmax - xmin) * (ymax - ymin)})
+        categories = [{"id": i, "name": shapes.CLASS_NAMES[k]}
+                      for k, i in reversed(list(enumerate(CATEGORY_IDS)))]
+        with open(f"{root}/annotations/instances_{split}.json", "w") as file:
+            json.dump({"images": images, "annotations": annotations,
+                       "categories": categories}, file)
+    return str(root)
+
+
+def write_masks(root, counts=(("train", 150), ("val", 40))):
+    """DIR/{train,val}/images/*.png with DIR/{train,val}/masks/*.png (grey class ids: 0
+    background, 1..3 circle, square, triangle; one shape an image) and DIR/classes.txt."""
+    three = lambda example: example["label"] < 3
+    for split, count in counts:
+        for folder in ("images", "masks"):
+            os.makedirs(f"{root}/{split}/{folder}", exist_ok=True)
+        for index, example in enumerate(_shapes_examples(split.replace("val", "validation"),
+                                                         count, three, max_shapes=1)):
+            PIL.Image.fromarray(example["image"]).save(f"{root}/{split}/images/{index:04d}.png")
+            PIL.Image.fromarray(example["mask"]).save(f"{root}/{split}/masks/{index:04d}.png")
+    with open(f"{root}/classes.txt", "w") as file:
+        file.write("\n".join(shapes.SEGMENTATION_CLASS_NAMES[:4]) + "\n")
+    return str(root)
+
+
+def write_folder(root, counts=(("train", 150), ("val", 60))):
+    """DIR/{train,val}/CLASS/*.png: one-shape Shapes images of three classes."""
+    for split, count in counts:
+        three = lambda example: example["label"] < 3
+        for index, example in enumerate(_shapes_examples(split.replace("val", "validation"),
+                                                         count, three, max_shapes=1)):
+            folder = f"{root}/{split}/{shapes.CLASS_NAMES[example['label']]}"
+            os.makedirs(folder, exist_ok=True)
+            PIL.Image.fromarray(example["image"]).save(f"{folder}/{index:04d}.png")
+    return str(root)
+
+
+def resolved(*args):
+    """The config train.py resolves from these command-line arguments."""
+    if "model" not in flags.FLAGS:
+        cli.define_flags()
+    flags.FLAGS.unparse_flags()
+    cli.parse_flags(["train.py", *args])
+    try:
+        return cli.resolve_config()
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+def _recipe(path):
+    return config_lib.load_recipe(path)
+
+
+def _survey(count, size):
+    return Survey(num_examples=count, sizes=(tuple(size),) * count)
+
+
+# -- The derived settings, from a number of examples and image sizes --------------------------
+
+@pytest.mark.parametrize("count, size, batch, steps, warmup, every, image_size", [
+    (150, (64, 64), 32, 500, 25, 13, 128),          # 4 steps an epoch: 500 steps is 125 epochs
+    (40, (480, 640), 8, 500, 25, 10, 320),          # 40 // 32 < 4: the batch halves to 8
+    (20_000, (300, 400), 32, 18_750, 938, 3, 320),  # 30 epochs of 625; 346 px: at most 320
+])
+def test_own_detection_derives_length_warmup_and_input_from_the_data(
+        count, size, batch, steps, warmup, every, image_size):
+    from configs import own_detection
+    config = _recipe(OWN_DETECTION)
+    own_detection.derive(config, _survey(count, size))
+    steps_per_epoch = count // batch
+    assert config.train.batch_size == batch and config.train.steps == steps
+    assert round(config.schedule.warmup_epochs * steps_per_epoch) == warmup
+    assert config.train.eval_every_epochs == every
+    assert config.train.checkpoint_every_steps == max(steps_per_epoch, steps // 10)
+    assert config.dataset.image_size == image_size
+    # From scratch: shapes_det.py's settings, the rate stated for batch 32.
+    assert (config.model.width, config.model.bn_momentum) == (0.5, 0.9)
+    assert config.optimizer.learning_rate == 0.2 and config.optimizer.base_batch_size == 32
+
+
+def test_own_detection_with_init_from_takes_the_published_width_and_a_fine_tuning_rate():
+    from configs import own_detection
+    config = _recipe(OWN_DETECTION)
+    config.train.init_from = "keras_applications"
+    own_detection.derive(config, _survey(150, (64, 64)))
+    assert (config.model.width, config.model.bn_momentum) == (1.0, 0.97)
+    assert config.optimizer.learning_rate == 0.025 and not config.optimizer.nesterov
+    assert config.train.steps == 300 and config.train.weight_decay == 4e-5
+
+
+def test_own_segmentation_derives_crop_and_evaluation_frame_from_the_images():
+    from configs import own_segmentation
+    config = _recipe(OWN_SEGMENTATION)
+    own_segmentation.derive(config, _survey(150, (100, 140)),
+                            Survey(2, ((100, 140), (130, 150))))
+    assert config.dataset.image_size == 96             # the median short side, down to 32s
+    assert config.dataset.eval_size == [160, 160]      # the largest image, up to 32s
+    assert config.dataset.scale_range == [1.0, 1.0]
+    assert config.train.batch_size == 16 and config.train.steps == 500
+    big = _recipe(OWN_SEGMENTATION)
+    own_segmentation.derive(big, _survey(3000, (1024, 2048)), _survey(500, (1024, 2048)))
+    assert big.dataset.image_size == 512 and big.dataset.eval_size == [1024, 2048]
+    assert big.dataset.scale_range == [0.5, 2.0]       # larger than the crop: DeepLab's
+    assert big.train.steps == 30 * (3000 // 16)
+
+
+@pytest.fixture(scope="module")
+def coco_dir(tmp_path_factory):
+    """write_coco_json's 150 + 40 images."""
+    return write_coco_json(tmp_path_factory.mktemp("coco_json"))
+
+
+@pytest.fixture(scope="module")
+def masks_dir(tmp_path_factory):
+    """write_masks' 150 + 40 images and masks."""
+    return write_masks(tmp_path_factory.mktemp("masks"))
+
+
+COCO_ARGS = ("--config.dataset.options.annotation_file=annotations/instances_{split}.json",
+             "--config.dataset.options.image_dir=images")
+
+
+def test_coco_json_takes_the_own_data_recipe_and_your_flags_win(coco_dir):
+    config = resolved("--model=ssdlite_v3_small", "--dataset=coco_json",
+                      f"--data_dir={coco_dir}", *COCO_ARGS)
+    assert config.recipe == "configs/own_detection.py"
+    assert (config.train.batch_size, config.train.steps, config.dataset.image_size) == (
+        32, 500, 128)
+    mine = resolved("--model=ssdlite_v3_small", "--dataset=coco_json", f"--data_dir={coco_dir}",
+                    *COCO_ARGS, "--batch_size=8", "--steps=100",
+                    "--config.dataset.image_size=96", "--config.model.width=0.75",
+                    "--config.schedule.warmup_epochs=0.0")
+    assert (mine.train.batch_size, mine.train.steps, mine.dataset.image_size) == (8, 100, 96)
+    assert mine.model.width == 0.75 and mine.schedule.warmup_epochs == 0.0
+    assert mine.train.checkpoint_every_steps == 18   # one epoch of 150 // 8
+    epochs = resolved("--model=ssdlite_v3_small", "--dataset=coco_json",
+                      f"--data_dir={coco_dir}", *COCO_ARGS, "--epochs=3")
+    assert epochs.train.epochs == 3 and epochs.train.steps == 0
+    assert round(epochs.schedule.warmup_epochs * 4) == 1   # 5% of 12 steps
+
+
+def test_masks_take_the_own_data_recipe_with_the_frame_of_the_images(masks_dir):
+    config = resolved("--model=lraspp_v3_small", "--dataset=masks", f"--data_dir={masks_dir}")
+    assert config.recipe == "configs/own_segmentation.py"
+    assert config.dataset.image_size == SIZE and config.dataset.eval_size == [SIZE, SIZE]
+    assert config.train.batch_size == 16 and config.train.steps == 500
+
+
+def test_shapes_recipes_run_on_your_data(coco_dir, masks_dir):
+    from mobilenet_tf.tasks import TASKS
+    detection = resolved("--config=configs/shapes_det.py", "--dataset=coco_json",
+                         f"--data_dir={coco_dir}", *COCO_ARGS, "--batch_size=8")
+    assert dict(detection.dataset.options) == {
+        "annotation_file": "annotations/instances_{split}.json", "image_dir": "images"}
+    _, info = TASKS["detection"].build_inputs(detection, "validation", training=False)
+    assert info.num_examples == 40 and info.category_ids == CATEGORY_IDS
+    segmentation = resolved("--config=configs/shapes_seg.py", "--dataset=masks",
+                            f"--data_dir={masks_dir}", "--batch_size=8")
+    assert list(segmentation.segmentation.class_weights) == []   # Shapes' 7 classes: dropped
+    TASKS["segmentation"].check_config(segmentation)
+    dataset, _ = TASKS["segmentation"].build_inputs(segmentation, "validation", training=False)
+    images, _ = next(iter(dataset))
+    assert images.shape[1:3] == (SIZE, SIZE)   # the masks' own frame, not 512x512
+
+
+# -- {split} in annotation_file ---------------------------------------------------------------
+
+def test_split_names_in_paths_accept_val_and_say_which_files_were_tried(coco_dir):
+    path, images = coco.json_paths("validation", data_dir=coco_dir,
+                                   annotation_file="annotations/instances_{split}.json",
+                                   image_dir="images")
+    assert path == f"{coco_dir}/annotations/instances_val.json"
+    assert images == f"{coco_dir}/images"
+    assert coco.survey_json("train", data_dir=coco_dir,
+                            annotation_file="annotations/instances_{split}.json").num_examples \
+        == 150
+    with pytest.raises(UserError) as error:
+        coco.json_paths("test", data_dir=coco_dir, annotation_file="a/{split}.json")
+    assert str(error.value) == (
+        f"annotation file of the test split does not exist: tried {coco_dir}/a/test.json, "
+        f"{coco_dir}/a/testing.json; check annotation_file and --data_dir")
+
+
+def test_an_empty_annotation_file_is_one_line(tmp_path):
+    (tmp_path / "empty.json").write_text("")
+    with pytest.raises(UserError, match="cannot read the COCO annotations .*empty.json"):
+        data.survey("coco_json", "train", data_dir=str(tmp_path), annotation_file="empty.json")
+    (tmp_path / "none.json").write_text('{"images": [], "categories": []}')
+    with pytest.raises(UserError, match="lists no \"images\""):
+        data.survey("coco_json", "train", data_dir=str(tmp_path), annotation_file="none.json")
