@@ -3,15 +3,20 @@ own_segmentation.py; finetune.py for a folder) derive their settings from the da
 short run of each learns a small fixture written in the real on-disk format (a COCO JSON
 with category ids 3, 7, 11; images/ and masks/ PNGs; class folders), and the flags still
 win."""
+import contextlib
+import io
 import json
 import os
+import sys
+import time
 
+import ml_collections
 import numpy as np
 import PIL.Image
 import pytest
 from absl import flags
 
-from conftest import REPO_ROOT, shared_train_run
+from conftest import photo
 from mobilenet_tf import UserError, cli, config as config_lib, data
 from mobilenet_tf.data import coco, shapes
 from mobilenet_tf.data.source import Survey
@@ -33,10 +38,21 @@ def _shapes_examples(split, count, keep=lambda example: True, max_shapes=2):
     raise AssertionError("too few Shapes examples accepted")
 
 
+CLASS_COLOURS = np.array([[220, 40, 40], [40, 200, 40], [50, 60, 230]])   # 3 shape classes
+
+
+def _painted(example):
+    """The example's image with each shape painted its class's colour (CLASS_COLOURS), so a
+    short run can learn the classes."""
+    image, mask = example["image"].copy(), example["mask"]
+    image[mask > 0] = CLASS_COLOURS[mask[mask > 0] - 1]
+    return image
+
+
 def write_coco_json(root, counts=(("train", 150), ("val", 40)), max_shapes=1):
     """DIR/annotations/instances_{train,val}.json (COCO instances format, pixel [x, y, w, h]
     boxes, categories 3, 7 and 11 listed out of order) and DIR/images/*.png: Shapes images
-    whose shapes are all circles, squares or triangles."""
+    whose shapes are all circles, squares or triangles, painted their class's colour."""
     three = lambda example: (example["classes"] < 3).all()
     os.makedirs(f"{root}/annotations", exist_ok=True)
     os.makedirs(f"{root}/images", exist_ok=True)
@@ -45,7 +61,7 @@ def write_coco_json(root, counts=(("train", 150), ("val", 40)), max_shapes=1):
         for index, example in enumerate(_shapes_examples(split.replace("val", "validation"),
                                                          count, three, max_shapes)):
             name = f"{split}_{index:04d}.png"
-            PIL.Image.fromarray(example["image"]).save(f"{root}/images/{name}")
+            PIL.Image.fromarray(_painted(example)).save(f"{root}/images/{name}")
             image_id = 1000 * (split == "val") + index + 1
             images.append({"id": image_id, "file_name": name, "height": SIZE, "width": SIZE})
             for box, label in zip(example["boxes"] * SIZE, example["classes"]):
@@ -65,29 +81,35 @@ def write_coco_json(root, counts=(("train", 150), ("val", 40)), max_shapes=1):
 
 def write_masks(root, counts=(("train", 150), ("val", 40))):
     """DIR/{train,val}/images/*.png with DIR/{train,val}/masks/*.png (grey class ids: 0
-    background, 1..3 circle, square, triangle; one shape an image) and DIR/classes.txt."""
+    background, 1..3 circle, square, triangle; one shape an image, painted its class's
+    colour so a short run can learn them) and DIR/classes.txt."""
     three = lambda example: example["label"] < 3
     for split, count in counts:
         for folder in ("images", "masks"):
             os.makedirs(f"{root}/{split}/{folder}", exist_ok=True)
         for index, example in enumerate(_shapes_examples(split.replace("val", "validation"),
                                                          count, three, max_shapes=1)):
-            PIL.Image.fromarray(example["image"]).save(f"{root}/{split}/images/{index:04d}.png")
+            PIL.Image.fromarray(_painted(example)).save(f"{root}/{split}/images/{index:04d}.png")
             PIL.Image.fromarray(example["mask"]).save(f"{root}/{split}/masks/{index:04d}.png")
     with open(f"{root}/classes.txt", "w") as file:
         file.write("\n".join(shapes.SEGMENTATION_CLASS_NAMES[:4]) + "\n")
     return str(root)
 
 
+FOLDER_CLASSES = ("red", "green", "blue")
+
+
 def write_folder(root, counts=(("train", 150), ("val", 60))):
-    """DIR/{train,val}/CLASS/*.png: one-shape Shapes images of three classes."""
+    """DIR/{train,val}/CLASS/*.png: 32x32 photos (conftest.photo) tinted by their class's
+    colour, so a short run can learn them."""
     for split, count in counts:
-        three = lambda example: example["label"] < 3
-        for index, example in enumerate(_shapes_examples(split.replace("val", "validation"),
-                                                         count, three, max_shapes=1)):
-            folder = f"{root}/{split}/{shapes.CLASS_NAMES[example['label']]}"
+        for index in range(count):
+            label = index % len(FOLDER_CLASSES)
+            pixels = photo(32, 32, seed=index + 1000 * (split == "val")).astype(np.int32) // 2
+            pixels[..., label] += 110
+            folder = f"{root}/{split}/{FOLDER_CLASSES[label]}"
             os.makedirs(folder, exist_ok=True)
-            PIL.Image.fromarray(example["image"]).save(f"{folder}/{index:04d}.png")
+            PIL.Image.fromarray(pixels.astype(np.uint8)).save(f"{folder}/{index:04d}.png")
     return str(root)
 
 
@@ -244,3 +266,91 @@ def test_an_empty_annotation_file_is_one_line(tmp_path):
     (tmp_path / "none.json").write_text('{"images": [], "categories": []}')
     with pytest.raises(UserError, match="lists no \"images\""):
         data.survey("coco_json", "train", data_dir=str(tmp_path), annotation_file="none.json")
+
+
+# -- Short runs of each format from its own-data recipe ---------------------------------------
+# Shorter than the recipes' 500 steps and narrower (width 0.35), to fit the suite's budget,
+# with validation only at the end; everything else (learning rate, batch-norm momentum, input
+# size, crop, evaluation frame, warm-up) is what the recipe derived. Each bar is well below
+# the figures measured on 2 shared CPU cores (2026-12-05), written by it with the CPU seconds
+# of the run (in this process).
+
+DETECTION_RUN = ("--model=ssdlite_v3_small", "--dataset=coco_json", *COCO_ARGS, "--steps=50",
+                 "--batch_size=16", "--config.model.width=0.35",
+                 "--config.train.eval_every_epochs=100")
+MIN_AP50 = 0.25         # measured AP50 0.478, 0.455 (seeds 0, 1), 30 CPU seconds
+SEGMENTATION_RUN = ("--model=lraspp_v3_small", "--dataset=masks", "--steps=80",
+                    "--config.model.width=0.35", "--config.train.eval_every_epochs=100")
+MIN_MIOU = 0.5          # measured mIoU 0.832, 0.728 (seeds 0, 1), 20 CPU seconds
+FOLDER_RUN = ("--model=mobilenet_v3_small", "--dataset=folder", "--steps=40",
+              "--batch_size=32", "--config.model.width=0.35", "--config.dataset.image_size=32",
+              "--config.train.eval_every_epochs=100")
+MIN_TOP1 = 0.8          # measured top-1 1.0, 1.0 (seeds 0, 1), 15 CPU seconds
+
+
+def train_here(model_dir, arguments):
+    """`python train.py ARGUMENTS --model_dir=MODEL_DIR` run in this process (the suite's
+    process has TensorFlow loaded already, which saves a subprocess's start-up): (exit code,
+    its stderr, final_metrics.json, config.json, CPU seconds)."""
+    import train
+    if "model" not in flags.FLAGS:
+        cli.define_flags()
+    flags.FLAGS.unparse_flags()
+    stderr, started, argv = io.StringIO(), time.process_time(), sys.argv
+    sys.argv = ["train.py", *arguments, f"--model_dir={model_dir}"]
+    try:
+        with contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exit_:
+            cli.run(train.main)
+    finally:
+        sys.argv = argv
+        flags.FLAGS.unparse_flags()
+    read = lambda name: json.loads((model_dir / name).read_text())
+    assert exit_.value.code in (0, None), stderr.getvalue()[-3000:]
+    return (stderr.getvalue(), read("final_metrics.json"), read("config.json"),
+            time.process_time() - started)
+
+
+def _trained(tmp_path_factory, name, data_dir, arguments):
+    log, final, written, cpu_seconds = train_here(tmp_path_factory.mktemp(name),
+                                                  (f"--data_dir={data_dir}", *arguments))
+    print(f"{name}: {final} in {cpu_seconds:.0f} CPU seconds")
+    return log, final, written
+
+
+@pytest.mark.slow
+def test_a_coco_json_with_ids_3_7_11_learns_from_its_derived_recipe(tmp_path_factory, coco_dir):
+    log, final, written = _trained(tmp_path_factory, "own_coco_json", coco_dir, DETECTION_RUN)
+    assert "derived from your data (150 training images, typical size 64x64): batch 16, " \
+           "50 steps (9 per epoch), warm-up 2 steps" in log
+    assert written["recipe"] == "configs/own_detection.py"
+    assert written["dataset"]["image_size"] == 128 and written["model"]["bn_momentum"] == 0.9
+    assert written["optimizer"]["learning_rate"] == 0.2
+    assert final["step"] == 50 and final["AP50"] >= MIN_AP50, final
+
+
+@pytest.mark.slow
+def test_masks_learn_from_their_derived_recipe_and_export_at_their_frame(tmp_path_factory,
+                                                                        masks_dir):
+    from mobilenet_tf.export import source
+    from mobilenet_tf.models import build
+    log, final, written = _trained(tmp_path_factory, "own_masks", masks_dir, SEGMENTATION_RUN)
+    assert "crop 64x64, random scale 1-1, evaluation and export frame 64x64" in log
+    assert written["recipe"] == "configs/own_segmentation.py"
+    assert written["dataset"]["eval_size"] == [SIZE, SIZE]
+    assert final["step"] == 80 and final["mIoU"] >= MIN_MIOU, final
+    model = build("lraspp_v3_small", width=0.35, num_classes=4, input_shape=(None, None, 3))
+    assert source.input_size(ml_collections.ConfigDict(written), model) == (SIZE, SIZE)
+
+
+@pytest.fixture(scope="module")
+def folder_dir(tmp_path_factory):
+    """write_folder's 150 + 60 images of three classes."""
+    return write_folder(tmp_path_factory.mktemp("folder"))
+
+
+@pytest.mark.slow
+def test_a_folder_learns_from_scratch_with_finetune_recipe(tmp_path_factory, folder_dir):
+    log, final, written = _trained(tmp_path_factory, "own_folder", folder_dir, FOLDER_RUN)
+    assert "training from scratch (no --init_from)" in log
+    assert written["recipe"] == "configs/finetune.py" and written["model"]["bn_momentum"] == 0.9
+    assert final["step"] == 40 and final["top1"] >= MIN_TOP1, final
