@@ -9,7 +9,7 @@ VOC's size (finalize() below).
 Why not the Cityscapes recipe: its 769 crops and 1024x2048 evaluation frame, on 128-pixel
 images, padded every example to a frame 128 times its area (3 s a step on a CPU) and made the
 exported TFLite input 1x1024x2048x3; configs/shapes_seg.py's settings reached mIoU 0.97 in 150
-steps on the same data.
+steps on the same data (issue 21's figures).
 Source: from scratch (no --init_from), configs/shapes_seg.py's settings, measured on this
 repository's Shapes (its docstring has the figures): width 0.5, Adam at 5e-3 for batch 16,
 batch-norm momentum 0.9, no dropout, cosine decay after a short warm-up. With --init_from:
@@ -32,9 +32,13 @@ decoding), each choice with its reason:
   with --init_from; warm-up 5% of the steps, cosine decay to the last step, validation and
   checkpoints about 10 times a run (common.own_schedule).
 Your --batch_size, --epochs / --steps and --config.* overrides win over all of these.
-Expected: on 150 Shapes images (96x96) written as images/ and masks/ PNGs, the derived recipe
-(crop 96, batch 16, 500 steps) reaches validation mIoU MEASURED; tests/test_own_data.py
-trains a shorter run. Time: minutes on a CPU for a few hundred images.
+Expected: on tests/test_own_data.py's fixture (150 training and 40 validation 64x64 PNGs
+with grey class-id masks: background and one circle, square or triangle each, painted its
+class's colour), the derived recipe as it stands (crop 64, evaluation frame 64x64, batch 16,
+500 steps, warm-up 25) reaches validation mIoU 0.892, pixel accuracy 0.982 (seed 0; 85 user
++ 5 system CPU seconds, 2 minutes wall on 2 shared CPU cores, 2026-12-05); the test's
+80-step run at width 0.35: mIoU 0.832 and 0.728 (seeds 0, 1), 20 CPU seconds. With
+--init_from: not measured. Time: minutes on a CPU for a few hundred images.
 """
 from configs import common
 

@@ -350,6 +350,8 @@ def folder_dir(tmp_path_factory):
 
 @pytest.mark.slow
 def test_a_folder_learns_from_scratch_with_finetune_recipe(tmp_path_factory, folder_dir):
+    survey = data.survey("folder", "train", data_dir=folder_dir)
+    assert survey.num_examples == 150 and survey.typical_size() == (32, 32)
     log, final, written = _trained(tmp_path_factory, "own_folder", folder_dir, FOLDER_RUN)
     assert "training from scratch (no --init_from)" in log
     assert written["recipe"] == "configs/finetune.py" and written["model"]["bn_momentum"] == 0.9
