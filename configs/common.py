@@ -302,15 +302,29 @@ def multiple_of(value, multiple, low, high, up=False):
 def own_survey(config, split):
     """The data.Survey of config's dataset split (mobilenet_tf.data.survey: annotations or
     file headers, no pipeline); Shapes from its generator's settings, so a recipe for your own
-    data also runs on Shapes (and --smoke_test)."""
+    data also runs on Shapes (and --smoke_test). None for a dataset without a survey (e.g.
+    one of another task, which the task's check then names)."""
     from mobilenet_tf import data   # TensorFlow: imported only when a recipe is finalized
     settings = config.dataset
     if settings.name == "shapes":
         count = settings.options.get("num_examples") or data.shapes.SPLIT_SIZES["train"]
         size = settings.image_size
         return data.Survey(num_examples=count, sizes=((size, size),))
+    if settings.name not in data.SURVEYS:
+        return None
     return data.survey(settings.name, split, data_dir=settings.data_dir,
                        **settings.options.to_dict())
+
+
+def own_without_survey(config, *, epochs, largest_batch):
+    """A recipe for your own data on a dataset it cannot survey: the recipe's batch and
+    `epochs` epochs (unless given), one epoch of warm-up; sizes stay the recipe's."""
+    if config.train.batch_size <= 0:
+        config.train.batch_size = largest_batch
+    if config.train.steps <= 0 and config.train.epochs <= 0:
+        config.train.epochs = epochs
+    config.schedule.warmup_epochs = 1.0
+    return config
 
 
 def own_data_line(config, survey, settings):

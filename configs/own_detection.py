@@ -68,13 +68,16 @@ def input_size(survey):
 
 
 def derive(config, survey):
-    """Sets every derived field from a data.Survey of the training split and whether
-    train.init_from is given."""
+    """Sets every derived field from a data.Survey of the training split (None: a dataset
+    without one; common.own_without_survey) and whether train.init_from is given."""
     settings = SCRATCH if not config.train.init_from else PRETRAINED
     config.model.update(width=settings["width"], bn_momentum=settings["bn_momentum"])
     config.optimizer.update(learning_rate=settings["learning_rate"],
                             nesterov=settings["nesterov"], base_batch_size=BATCH_SIZE)
     config.train.weight_decay = settings["weight_decay"]
+    if survey is None:
+        return common.own_without_survey(config, epochs=settings["epochs"],
+                                         largest_batch=BATCH_SIZE)
     config.dataset.image_size = input_size(survey)
     return common.own_schedule(config, survey.num_examples, epochs=settings["epochs"],
                                min_steps=settings["min_steps"], largest_batch=BATCH_SIZE)
@@ -86,9 +89,10 @@ def finalize(config):
 
 
 def describe(config):
-    """The log line of what the run derived from your data (None on Shapes)."""
-    if config.dataset.name == "shapes":
+    """The log line of what the run derived from your data (None on Shapes and on data
+    without a survey)."""
+    survey = common.own_survey(config, config.dataset.train_split)
+    if config.dataset.name == "shapes" or survey is None:
         return None
     size = config.dataset.image_size
-    return common.own_data_line(config, common.own_survey(config, config.dataset.train_split),
-                                f"input {size}x{size}")
+    return common.own_data_line(config, survey, f"input {size}x{size}")

@@ -74,13 +74,17 @@ def eval_size(survey):
 
 
 def derive(config, survey, eval_survey):
-    """Sets every derived field from data.Surveys of the training and evaluation splits and
-    whether train.init_from is given."""
+    """Sets every derived field from data.Surveys of the training and evaluation splits
+    (None: a dataset without one; common.own_without_survey) and whether train.init_from is
+    given."""
     settings = SCRATCH if not config.train.init_from else PRETRAINED
     config.model.update(width=settings["width"], bn_momentum=settings["bn_momentum"])
     config.optimizer.update(learning_rate=settings["learning_rate"],
                             base_batch_size=BATCH_SIZE)
     config.train.weight_decay = settings["weight_decay"]
+    if survey is None or eval_survey is None:
+        return common.own_without_survey(config, epochs=settings["epochs"],
+                                         largest_batch=BATCH_SIZE)
     crop = crop_size(survey)
     config.dataset.update(image_size=crop, eval_size=eval_size(eval_survey),
                           scale_range=[0.5, 2.0] if min(survey.typical_size()) > MAX_CROP
@@ -96,13 +100,15 @@ def finalize(config):
 
 
 def describe(config):
-    """The log line of what the run derived from your data (None on Shapes)."""
+    """The log line of what the run derived from your data (None on Shapes and on data
+    without a survey)."""
     settings = config.dataset
-    if settings.name == "shapes":
+    survey = common.own_survey(config, settings.train_split)
+    if settings.name == "shapes" or survey is None:
         return None
     low, high = settings.scale_range
     frame = "x".join(str(side) for side in settings.eval_size) or "the largest image"
     return common.own_data_line(
-        config, common.own_survey(config, settings.train_split),
+        config, survey,
         f"crop {settings.image_size}x{settings.image_size}, random scale {low:g}-{high:g}, "
         f"evaluation and export frame {frame}")

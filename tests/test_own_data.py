@@ -182,6 +182,15 @@ def test_own_segmentation_derives_crop_and_evaluation_frame_from_the_images():
     assert big.train.steps == 30 * (3000 // 16)
 
 
+def test_without_a_survey_the_recipes_keep_their_batch_and_epochs():
+    from configs import own_detection, own_segmentation
+    detection = own_detection.derive(_recipe(OWN_DETECTION), None)   # e.g. --dataset=coco
+    assert (detection.train.batch_size, detection.train.epochs) == (32, 30)
+    assert detection.schedule.warmup_epochs == 1.0 and detection.dataset.image_size == 320
+    segmentation = own_segmentation.derive(_recipe(OWN_SEGMENTATION), None, None)
+    assert (segmentation.train.batch_size, segmentation.train.epochs) == (16, 30)
+
+
 @pytest.fixture(scope="module")
 def coco_dir(tmp_path_factory):
     """write_coco_json's 150 + 40 images."""
