@@ -228,3 +228,121 @@ def detection(config, dataset, image_size=320):
         max_detections=100,
     )
     return config
+
+
+def off_shapes(config, *fields):
+    """A Shapes recipe's finalize(): on other data (`--config=configs/shapes_det.py
+    --dataset=coco_json`) it drops the Shapes generator's loader options (num_examples,
+    eval_examples), which other loaders do not take, and resets `fields` (dotted, e.g.
+    "segmentation.class_weights": Shapes' 7 classes) to base()'s defaults. Explicit
+    --config.* overrides still apply after it."""
+    if config.dataset.name == "shapes":
+        return config
+    config.dataset.options = {key: value for key, value in config.dataset.options.items()
+                              if key not in ("num_examples", "eval_examples")}
+    defaults = segmentation(detection(base(), "shapes"), "shapes", 64)
+    for field in fields:
+        section, name = field.split(".")
+        config[section][name] = defaults[section][name]
+    return config
+
+
+# -- Your own data: settings derived from the dataset (own_detection.py, own_segmentation.py) --
+
+OWN_MIN_STEPS_PER_EPOCH = 4   # the batch halves until an epoch has at least this many steps
+OWN_WARMUP_FRACTION = 0.05    # of the run's steps, at least one
+OWN_EVALUATIONS = 10          # validations and checkpoints spread over a run
+
+
+def own_batch_size(num_examples, largest):
+    """The largest power of two up to `largest` that gives an epoch of at least
+    OWN_MIN_STEPS_PER_EPOCH batches of num_examples (at least 2): 150 images at 32 stay 32
+    (4 steps), 40 images take 8 (5 steps)."""
+    batch_size = largest
+    while batch_size > 2 and num_examples // batch_size < OWN_MIN_STEPS_PER_EPOCH:
+        batch_size //= 2
+    return batch_size
+
+
+def own_schedule(config, num_examples, *, epochs, min_steps, largest_batch):
+    """Sets the run's length and intervals in steps from the number of training examples.
+
+    What is already set wins: train.batch_size > 0 (--batch_size), train.steps > 0 or
+    train.epochs > 0 (--steps, --epochs); the recipe leaves them 0. Otherwise the batch is
+    own_batch_size(), and the run is `epochs` epochs but at least `min_steps` steps
+    (random weights need several hundred steps, however few the images). The warm-up is
+    OWN_WARMUP_FRACTION of the run's steps (set as schedule.warmup_epochs, which the engine
+    turns back into exactly those steps); the decay (the schedule) ends with the run;
+    validation and checkpoints come about OWN_EVALUATIONS times a run."""
+    train = config.train
+    if train.batch_size <= 0:
+        train.batch_size = own_batch_size(num_examples, largest_batch)
+    steps_per_epoch = max(num_examples // train.batch_size, 1)
+    if train.steps > 0:
+        total = train.steps
+    elif train.epochs > 0:
+        total = train.epochs * steps_per_epoch
+    else:
+        total = train.steps = max(epochs * steps_per_epoch, min_steps)
+    config.schedule.warmup_epochs = max(1, round(OWN_WARMUP_FRACTION * total)) / steps_per_epoch
+    run_epochs = -(-total // steps_per_epoch)
+    train.eval_every_epochs = max(1, -(-run_epochs // OWN_EVALUATIONS))
+    train.checkpoint_every_steps = max(steps_per_epoch, total // OWN_EVALUATIONS)
+    train.log_every_steps = max(1, min(50, steps_per_epoch))
+    return config
+
+
+def multiple_of(value, multiple, low, high, up=False):
+    """value rounded to a multiple of `multiple` (the nearest one, or the next one up when
+    up=True), then clamped to [low, high]."""
+    rounded = -(-value // multiple) * multiple if up else round(value / multiple) * multiple
+    return int(min(max(rounded, low), high))
+
+
+def own_survey(config, split):
+    """The data.Survey of config's dataset split (mobilenet_tf.data.survey: annotations or
+    file headers, no pipeline); Shapes from its generator's settings, so a recipe for your own
+    data also runs on Shapes (and --smoke_test). None for a dataset without a survey (e.g.
+    one of another task, which the task's check then names)."""
+    from mobilenet_tf import data   # TensorFlow: imported only when a recipe is finalized
+    settings = config.dataset
+    if settings.name == "shapes":
+        count = settings.options.get("num_examples") or data.shapes.SPLIT_SIZES["train"]
+        size = settings.image_size
+        return data.Survey(num_examples=count, sizes=((size, size),))
+    if settings.name not in data.SURVEYS:
+        return None
+    return data.survey(settings.name, split, data_dir=settings.data_dir,
+                       **settings.options.to_dict())
+
+
+def own_without_survey(config, *, epochs, largest_batch):
+    """A recipe for your own data on a dataset it cannot survey: the recipe's batch and
+    `epochs` epochs (unless given), one epoch of warm-up; sizes stay the recipe's."""
+    if config.train.batch_size <= 0:
+        config.train.batch_size = largest_batch
+    if config.train.steps <= 0 and config.train.epochs <= 0:
+        config.train.epochs = epochs
+    config.schedule.warmup_epochs = 1.0
+    return config
+
+
+def own_data_line(config, survey, settings):
+    """The log line of a recipe for your own data: what the run trains with (after the flags
+    and overrides) and the data it was derived from; `settings` adds the recipe's part."""
+    height, width = survey.typical_size()
+    train = config.train
+    steps_per_epoch = max(survey.num_examples // train.batch_size, 1)
+    total = train.steps if train.steps > 0 else train.epochs * steps_per_epoch
+    warmup = round(config.schedule.warmup_epochs * steps_per_epoch)
+    start = "with --init_from" if train.init_from else "from scratch"
+    return (f"derived from your data ({survey.num_examples} training images, typical size "
+            f"{height}x{width}): batch {train.batch_size}, {total} steps ({steps_per_epoch} "
+            f"per epoch), warm-up {warmup} steps, {config.schedule.name} decay to the last "
+            f"step, validation every {train.eval_every_epochs} epoch(s), checkpoints every "
+            f"{train.checkpoint_every_steps} steps; {settings}; {start}: width "
+            f"{config.model.width:g}, batch-norm momentum {config.model.bn_momentum:g}, "
+            f"{config.optimizer.name} {config.optimizer.learning_rate:g}"
+            + (f" at batch {config.optimizer.base_batch_size}"
+               if config.optimizer.base_batch_size else "")
+            + " (your flags and --config overrides included; config.json has every setting)")

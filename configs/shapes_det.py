@@ -41,3 +41,8 @@ def get_config():
     config.optimizer.update(name="sgd", learning_rate=0.2, momentum=0.9, nesterov=True)
     config.schedule.update(name="cosine", warmup_epochs=0.2)
     return config
+
+
+def finalize(config):
+    """On other data than Shapes (--dataset=coco_json), without Shapes' loader options."""
+    return common.off_shapes(config)

@@ -29,3 +29,9 @@ def get_config():
     config.optimizer.update(name="adam", learning_rate=5e-3, epsilon=1e-7)
     config.schedule.update(name="cosine", warmup_epochs=0.2)
     return config
+
+
+def finalize(config):
+    """On other data than Shapes (--dataset=masks), without Shapes' class weights (its 7
+    classes) and loader options; the evaluation frame is then the masks' largest image."""
+    return common.off_shapes(config, "segmentation.class_weights")

@@ -155,9 +155,17 @@ def finalize_recipe(config):
     The flags are applied after get_config(), so settings that depend on them (e.g.
     configs/finetune.py: from scratch without --init_from, a crop for the image size) are
     set in finalize(); the flags and --config.* overrides then apply once more, so whatever
-    the user set explicitly wins. A recipe without finalize() is left as it is."""
+    the user set explicitly wins. A recipe without finalize() is left as it is. A recipe's
+    describe(config) then logs one line of what it derived (configs/own_detection.py: from
+    your data), with the user's settings in it."""
     finalized = config_lib.finalize(config)
-    return config if finalized is None else apply_flags(finalized)
+    if finalized is None:
+        return config
+    config = apply_flags(finalized)
+    line = config_lib.describe(config)
+    if line:
+        print(line, file=sys.stderr, flush=True)
+    return config
 
 
 def default_model_dir(config):

@@ -65,6 +65,13 @@ def finalize(config):
     return module.finalize(config) if hasattr(module, "finalize") else None
 
 
+def describe(config):
+    """The recipe's describe(config): one log line of the settings it derived (recipes for
+    your own data), or None for a recipe without one or with nothing to say."""
+    module = _recipe_module(os.path.join(REPO_ROOT, config.recipe.partition(":")[0]))
+    return module.describe(config) if hasattr(module, "describe") else None
+
+
 def _recipe_module(path):
     _recipes_importable()
     module_name = "_recipe_" + os.path.splitext(os.path.basename(path))[0]

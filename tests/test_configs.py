@@ -257,7 +257,10 @@ def test_imagenet_recipes_train_on_imagenet(name):
     ("xception", "tfds:oxford_flowers102", "finetune.py"),
     ("squeezenet1_1", "shapes", "shapes_cls_squeezenet.py"),
     ("xception", "shapes", "shapes_cls_xception.py"),
-    ("ssdlite_v2", "coco_json", "ssdlite_v2_coco.py"),
+    ("ssdlite_v2", "coco_json", "own_detection.py"),
+    ("ssdlite_v2", "coco", "ssdlite_v2_coco.py"),
+    ("lraspp_v3_large", "masks", "own_segmentation.py"),
+    ("deeplabv3_v2", "voc2012", "deeplabv3_v2_voc.py"),
     ("mobilenet_v2", "shapes", "shapes_cls_v2.py"),
 ])
 def test_recipe_for_picks_the_file(model, dataset, recipe):

@@ -73,7 +73,7 @@ def test_detection_flags_that_do_not_fit_are_one_line_errors(train_main, monkeyp
 
 def test_recipes_pick_by_model_and_dataset():
     assert config_lib.recipe_for("ssdlite_v3_large", "coco").endswith("ssdlite_v3_large_coco.py")
-    assert config_lib.recipe_for("ssdlite_v2", "coco_json").endswith("ssdlite_v2_coco.py")
+    assert config_lib.recipe_for("ssdlite_v2", "coco_json").endswith("own_detection.py")
     assert config_lib.recipe_for("ssdlite_v3_small", "shapes").endswith("shapes_det.py")
     assert config_lib.recipe_for("lraspp_v3_small", "shapes").endswith("shapes_seg.py")
     config = config_lib.load_recipe(config_lib.recipe_for("ssdlite_v2", "cityscapes"))

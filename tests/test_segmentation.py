@@ -192,7 +192,7 @@ def test_recipes_pick_by_model_and_dataset():
     assert config_lib.recipe_for("lraspp_v3_large", "cityscapes").endswith(
         "lraspp_v3_large_cityscapes.py")
     assert config_lib.recipe_for("lraspp_v3_small", "shapes").endswith("shapes_seg.py")
-    assert config_lib.recipe_for("deeplabv3_v2", "masks").endswith("deeplabv3_v2_voc.py")
+    assert config_lib.recipe_for("deeplabv3_v2", "masks").endswith("own_segmentation.py")
     assert config_lib.recipe_for("mobilenet_v3_small", "shapes").endswith("shapes_cls.py")
     config = config_lib.load_recipe(config_lib.recipe_for("mobilenet_v2", "cityscapes"))
     config.dataset.name = "cityscapes"

@@ -26,7 +26,7 @@ from mobilenet_tf.data import (box_augment, box_pipeline, coco, folder, imagenet
                                mask_pipeline, masks, pipeline, preprocess, shapes, tfds_prepared)
 from mobilenet_tf.data.box_augment import BoxAugmentation
 from mobilenet_tf.data.pipeline import Augmentation
-from mobilenet_tf.data.source import DatasetInfo, Source
+from mobilenet_tf.data.source import DatasetInfo, Source, Survey
 
 DATASETS = {
     "imagenet": imagenet.load,
@@ -45,10 +45,14 @@ DETECTION_DATASETS = {
     "shapes": shapes.load_detection,
 }
 TFDS_PREFIX = "tfds:"
+# Datasets of your own whose size and image sizes survey() reads without the pipeline.
+SURVEYS = {"folder": folder.survey, "masks": masks.survey_masks,
+           "coco_json": coco.survey_json}
+_surveyed = {}   # survey()'s results this process, by its arguments
 
 __all__ = ["Augmentation", "BoxAugmentation", "DATASETS", "DETECTION_DATASETS", "DatasetInfo",
-           "SEGMENTATION_DATASETS", "Source", "get", "get_detection", "get_segmentation",
-           "load_source"]
+           "SEGMENTATION_DATASETS", "SURVEYS", "Source", "Survey", "get", "get_detection",
+           "get_segmentation", "load_source", "survey"]
 
 
 def load_source(name, split, *, data_dir=None, training=None, seed=None, input_context=None,
@@ -75,6 +79,20 @@ def _call_loader(loader, name, split, **kwargs):
         if "unexpected keyword argument" not in str(error):
             raise
         raise UserError(f"dataset '{name}' does not take that option: {error}") from None
+
+
+def survey(name, split, *, data_dir=None, **options):
+    """A Survey (number of examples, each image's (height, width)) of one split of your own
+    data, read from its annotations or file headers, not through the pipeline; `options`
+    are the dataset's loader options (those it does not need are ignored). For the recipes
+    that derive their settings from your data (configs/own_detection.py, ...)."""
+    if name not in SURVEYS:
+        raise UserError(f"no survey of dataset '{name}'; surveyed: {', '.join(SURVEYS)}")
+    # Once per process: a recipe's finalize() and its log line both ask for it.
+    key = (name, split, data_dir or None, repr(sorted(options.items())))
+    if key not in _surveyed:
+        _surveyed[key] = SURVEYS[name](split, data_dir=data_dir or None, **options)
+    return _surveyed[key]
 
 
 def _check(batch_size, image_size, crop_fraction, augmentation):

@@ -6,7 +6,9 @@
                DATA_DIR/coco_{train,val}.record-?????-of-?????
     coco_json  your own labels: annotation_file=FILE.json (COCO "instances" format) and
                image_dir=DIR (default: the JSON's folder); relative paths are taken from
-               DATA_DIR, and "{split}" in either is replaced by the split's name
+               DATA_DIR, and "{split}" in either is replaced by the split's name or a
+               synonym (validation, val, valid; train, training; test, testing): the
+               first whose annotation file exists (json_paths)
 
 Classes are numbered 0..C-1 in the order of sorted category ids; DatasetInfo.category_ids
 maps them back (index -> COCO id) for writing detections in COCO's terms. COCO boxes
@@ -38,7 +40,7 @@ import tensorflow as tf
 
 from mobilenet_tf import UserError
 from mobilenet_tf.data import pipeline, tfds_prepared
-from mobilenet_tf.data.source import DatasetInfo, Source, check_data_dir
+from mobilenet_tf.data.source import DatasetInfo, Source, Survey, check_data_dir
 
 # COCO 2017's 80 categories: (id, name) in id order (instances_val2017.json's categories).
 COCO_CATEGORIES = (
@@ -218,18 +220,62 @@ def load_json_files(annotation_file, image_dir, split, *, name, training, seed,
     return Source(examples, info, parse=_read_image)
 
 
-def load_json(split, *, data_dir=None, training, seed, input_context, annotation_file=None,
-              image_dir=None):
-    """`coco_json`: any COCO-format JSON and its images (see the module docstring)."""
+# The names a split's files go by in "{split}" paths, tried in this order.
+SPLIT_SYNONYMS = {"train": ("train", "training"),
+                  "validation": ("validation", "val", "valid"),
+                  "test": ("test", "testing")}
+
+
+def json_paths(split, *, data_dir=None, annotation_file=None, image_dir=None):
+    """(annotation file, image dir) of a coco_json split. "{split}" in either becomes the
+    first of the split's names (SPLIT_SYNONYMS: validation, val, valid; train, training)
+    whose annotation file exists, and the image dir takes the same name (or, if that folder
+    is missing, the first name whose folder exists). Relative paths start at data_dir; the
+    image dir defaults to the JSON's folder. UserError naming every file tried."""
     if not annotation_file:
         raise UserError("coco_json needs annotation_file=PATH.json (COCO instances format); "
                         "set --config.dataset.options.annotation_file")
-    resolve = lambda path: os.path.join(data_dir or "", path.replace("{split}", split))
-    annotation_file = resolve(annotation_file)
-    image_dir = resolve(image_dir) if image_dir else os.path.dirname(annotation_file)
-    if not os.path.isfile(annotation_file):
-        raise UserError(f"annotation file {annotation_file} does not exist; check "
-                        "annotation_file and --data_dir")
+    names = SPLIT_SYNONYMS.get(split, (split,)) if "{split}" in annotation_file else (split,)
+    resolve = lambda path, name: os.path.join(data_dir or "", path.replace("{split}", name))
+    tried = [resolve(annotation_file, name) for name in names]
+    found = [(path, name) for path, name in zip(tried, names) if os.path.isfile(path)]
+    if not found:
+        raise UserError(f"annotation file of the {split} split does not exist: tried "
+                        f"{', '.join(tried)}; check annotation_file and --data_dir")
+    path, name = found[0]
+    if not image_dir:
+        return path, os.path.dirname(path)
+    folders = [resolve(image_dir, other) for other in (name, *names)]
+    return path, next((folder for folder in folders if os.path.isdir(folder)), folders[0])
+
+
+def survey_json(split, *, data_dir=None, annotation_file=None, image_dir=None, **_):
+    """Survey of a coco_json split from its JSON's "images" entries (count, height and
+    width), reading no image; other loader options are ignored."""
+    path, _ = json_paths(split, data_dir=data_dir, annotation_file=annotation_file,
+                         image_dir=image_dir)
+    try:
+        with open(path) as file:
+            images = json.load(file).get("images", [])
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read the COCO annotations {path}: {error}") from None
+    if not images:
+        raise UserError(f"{path} lists no \"images\"; a COCO instances JSON lists each image "
+                        "with its file_name, height and width")
+    sizes = tuple((int(image.get("height") or 0), int(image.get("width") or 0))
+                  for image in images)
+    if min(min(size) for size in sizes) < 1:
+        raise UserError(f"{path}: an image has no height and width; add them to its entry "
+                        "in \"images\"")
+    return Survey(num_examples=len(images), sizes=sizes)
+
+
+def load_json(split, *, data_dir=None, training, seed, input_context, annotation_file=None,
+              image_dir=None):
+    """`coco_json`: any COCO-format JSON and its images (see the module docstring)."""
+    annotation_file, image_dir = json_paths(split, data_dir=data_dir,
+                                            annotation_file=annotation_file,
+                                            image_dir=image_dir)
     return load_json_files(annotation_file, image_dir, split, name="coco_json",
                            training=training, seed=seed, input_context=input_context)
 

@@ -9,7 +9,9 @@
                 (the SBD-extended masks as grey class-id PNGs, research/deeplab's train_aug)
     masks       your own: DATA_DIR/images/NAME.{jpg,png} with DATA_DIR/masks/NAME.png (grey
                 8-bit PNGs of class ids, 255 ignored), or DATA_DIR/{train,val}/{images,masks};
-                class names from DATA_DIR/classes.txt (one a line) or num_classes=N
+                class names from DATA_DIR/classes.txt (one a line) or num_classes=N;
+                evaluation frame: eval_size=(H, W), default the split's largest image
+                rounded up to a multiple of 32
     shapes      the built-in generated Shapes masks: 0 background, 1..6 the shapes
 
 Each loader returns a MaskSource: unbatched examples and a `read` function giving
@@ -27,9 +29,10 @@ import tensorflow as tf
 
 from mobilenet_tf import DATA_ERROR, UserError
 from mobilenet_tf.data import folder, pipeline, shapes
-from mobilenet_tf.data.source import DatasetInfo
+from mobilenet_tf.data.source import DatasetInfo, Survey, image_file_size
 
 IGNORE_LABEL = 255
+OUTPUT_STRIDE = 32   # the backbones' largest stride: frames a multiple of it align every map
 SPLIT_FOLDERS = {"train": "train", "validation": "val", "val": "val", "test": "test"}
 
 # Cityscapes labelIds (0..33) -> train IDs, the 19 evaluated classes (cityscapesScripts'
@@ -304,14 +307,40 @@ def masks_classes(data_dir, num_classes=None):
     return tuple(f"class_{i}" for i in range(num_classes))
 
 
+def image_sizes(paths):
+    """((height, width), ...) of the readable images among `paths`, from their headers."""
+    return tuple(size for size in map(image_file_size, paths) if size is not None)
+
+
+def round_up(size, multiple=OUTPUT_STRIDE):
+    """(height, width) each rounded up to a multiple of `multiple`."""
+    return tuple(-(-int(side) // multiple) * multiple for side in size)
+
+
+def survey_masks(split, *, data_dir, validation_fraction=folder.VALIDATION_FRACTION, **_):
+    """Survey of a `masks` split: its number of images and their sizes, read from the image
+    files' headers; other loader options are ignored."""
+    images, _ = masks_files(data_dir, split, validation_fraction)
+    sizes = image_sizes(images)
+    if not sizes:
+        raise UserError(f"masks dataset: none of the {len(images)} images of split {split!r} "
+                        f"in {data_dir} is readable")
+    return Survey(num_examples=len(images), sizes=sizes)
+
+
 def load_masks(split, *, data_dir, training, seed, input_context, num_classes=None,
-               eval_size=(512, 512), validation_fraction=folder.VALIDATION_FRACTION):
-    """Your images and class-id masks (see the module doc) as a MaskSource. eval_size must
-    hold your largest evaluation image (it is padded to it, never resized)."""
+               eval_size=None, validation_fraction=folder.VALIDATION_FRACTION):
+    """Your images and class-id masks (see the module doc) as a MaskSource. eval_size
+    (height, width) must hold your largest evaluation image (it is padded to it, never
+    resized); default the split's largest height and width, each rounded up to a multiple
+    of 32 (the models' largest stride)."""
     images, masks = masks_files(data_dir, split, validation_fraction)
     names = masks_classes(data_dir, num_classes)
     info = DatasetInfo(name="masks", split=split, num_classes=len(names), class_names=names,
                        num_examples=len(images))
+    if not eval_size:
+        sizes = image_sizes(images)
+        eval_size = round_up(Survey(len(images), sizes).largest_size()) if sizes else (32, 32)
     return MaskSource(_paths_dataset(images, masks, training, seed, input_context), info,
                       _class_ids_reader(len(names)), tuple(eval_size),
                       decode=_file_decoder(1))

@@ -48,3 +48,36 @@ def check_data_dir(dataset, data_dir, split, splits, how_to):
         raise UserError(f"--data_dir {data_dir} does not exist; {how_to}")
     if split not in splits:
         raise UserError(f"{dataset} has splits train and validation, not '{split}'")
+
+
+@dataclasses.dataclass(frozen=True)
+class Survey:
+    """What a recipe for your own data derives its settings from, read without building the
+    input pipeline: the split's number of examples and each image's (height, width)."""
+    num_examples: int
+    sizes: tuple   # ((height, width), ...), one per image
+
+    def typical_size(self):
+        """(height, width): the medians over the images (the lower middle for an even count,
+        so the figure is one of the images' own)."""
+        heights = sorted(height for height, _ in self.sizes)
+        widths = sorted(width for _, width in self.sizes)
+        middle = (len(heights) - 1) // 2
+        return heights[middle], widths[middle]
+
+    def largest_size(self):
+        """(height, width): the largest height and the largest width over the images."""
+        return (max(height for height, _ in self.sizes), max(width for _, width in self.sizes))
+
+
+def image_file_size(path):
+    """(height, width) of an image file from its header, without decoding the pixels
+    (Pillow, which matplotlib in requirements.txt installs); None for a file that is not a
+    readable image, which the input pipeline skips as corrupt too."""
+    import PIL.Image
+    try:
+        with PIL.Image.open(path) as image:
+            width, height = image.size
+    except (OSError, ValueError):
+        return None
+    return height, width

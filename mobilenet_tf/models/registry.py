@@ -40,7 +40,7 @@ class ModelEntry:
     keras_application: Optional[str] = None
     new_layers: tuple = ()          # name prefixes of the layers not in `backbone`'s weights
     recipes: dict = dataclasses.field(default_factory=dict)   # dataset -> configs/ file
-    other_data_recipe: str = ""     # the recipe for a dataset not in `recipes`
+    other_data_recipe: str = ""     # the recipe for a dataset not in `recipes` (your own)
     variants: tuple = ()            # further recipes of this model (papers, other references)
 
     @property
@@ -64,7 +64,10 @@ _SQUEEZENET_HEAD = ("conv10",)
 _SSDLITE_HEAD = ("extra_", "box_predictor_", "class_predictor_")
 _LRASPP_HEAD = ("lraspp_", "logits")
 _DEEPLAB_HEAD = ("aspp", "image_pooling", "concat_projection", "logits")
+# Recipes for your own data, which derive their settings from it (their finalize()).
 _FINETUNE = "finetune.py"
+_OWN_DETECTION = "own_detection.py"
+_OWN_SEGMENTATION = "own_segmentation.py"
 
 MODELS = (
     # -- Classification -----------------------------------------------------------------------
@@ -112,36 +115,36 @@ MODELS = (
                backbone="mobilenet_v2", keras_application="MobileNetV2",
                new_layers=_SSDLITE_HEAD,
                recipes={"coco": "ssdlite_v2_coco.py", "shapes": "shapes_det.py"},
-               other_data_recipe="ssdlite_v2_coco.py"),
+               other_data_recipe=_OWN_DETECTION),
     ModelEntry("ssdlite_v3_large", "detection", build_ssdlite_v3_large,
                "arXiv:1905.02244 (6.3)", backbone="mobilenet_v3_large",
                keras_application="MobileNetV3Large", new_layers=_SSDLITE_HEAD,
                recipes={"coco": "ssdlite_v3_large_coco.py", "shapes": "shapes_det.py"},
-               other_data_recipe="ssdlite_v3_large_coco.py",
+               other_data_recipe=_OWN_DETECTION,
                variants=("ssdlite_v3_large_coco_torchvision.py",)),
     ModelEntry("ssdlite_v3_small", "detection", build_ssdlite_v3_small,
                "arXiv:1905.02244 (6.3)", backbone="mobilenet_v3_small",
                keras_application="MobileNetV3Small", new_layers=_SSDLITE_HEAD,
                recipes={"coco": "ssdlite_v3_small_coco.py", "shapes": "shapes_det.py"},
-               other_data_recipe="ssdlite_v3_small_coco.py"),
+               other_data_recipe=_OWN_DETECTION),
     # -- Segmentation: LR-ASPP (V3 paper 6.4), Mobile DeepLabv3 (V2 paper 6.3) ----------------
     ModelEntry("lraspp_v3_large", "segmentation", build_lraspp_v3_large,
                "arXiv:1905.02244 (6.4)", backbone="mobilenet_v3_large",
                keras_application="MobileNetV3Large", new_layers=_LRASPP_HEAD,
                recipes={"cityscapes": "lraspp_v3_large_cityscapes.py",
                         "shapes": "shapes_seg.py"},
-               other_data_recipe="lraspp_v3_large_cityscapes.py"),
+               other_data_recipe=_OWN_SEGMENTATION),
     ModelEntry("lraspp_v3_small", "segmentation", build_lraspp_v3_small,
                "arXiv:1905.02244 (6.4)", backbone="mobilenet_v3_small",
                keras_application="MobileNetV3Small", new_layers=_LRASPP_HEAD,
                recipes={"cityscapes": "lraspp_v3_small_cityscapes.py",
                         "shapes": "shapes_seg.py"},
-               other_data_recipe="lraspp_v3_small_cityscapes.py"),
+               other_data_recipe=_OWN_SEGMENTATION),
     ModelEntry("deeplabv3_v2", "segmentation", build_deeplabv3_v2, "arXiv:1801.04381 (6.3)",
                backbone="mobilenet_v2", keras_application="MobileNetV2",
                new_layers=_DEEPLAB_HEAD,
                recipes={"voc2012": "deeplabv3_v2_voc.py", "shapes": "shapes_seg.py"},
-               other_data_recipe="deeplabv3_v2_voc.py"),
+               other_data_recipe=_OWN_SEGMENTATION),
 )
 REGISTRY = {row.name: row for row in MODELS}
 ALIASES = {alias: row.name for row in MODELS for alias in row.aliases}
