@@ -71,8 +71,9 @@ def test_recipe_names_are_valid(name):
     assert config.schedule.name in SCHEDULES
     assert 0.0 <= config.model.dropout < 1.0
     assert 0.0 <= config.train.ema_decay < 1.0
-    if config.optimizer.base_batch_size:
-        # The learning rate is stated for the recipe's own batch; --batch_size scales it.
+    if config.optimizer.base_batch_size and config.train.batch_size:
+        # The learning rate is stated for the recipe's own batch; --batch_size scales it
+        # (a batch of 0 is derived from the data: finetune.py, own_*.py).
         assert config.train.batch_size == config.optimizer.base_batch_size
 
 
@@ -225,10 +226,10 @@ GOLDEN = [
     ("finetune.py", "optimizer.base_batch_size", 64),
     ("finetune.py", "schedule.name", "cosine"),
     ("finetune.py", "schedule.warmup_epochs", 1.0),
-    ("finetune.py", "train.epochs", 20),
+    ("finetune.py", "train.epochs", 0),   # derived from the data
     ("finetune.py", "train.label_smoothing", 0.1),
     ("finetune.py", "train.init_from", ""),
-    ("finetune.py", "dataset.image_size", 224),
+    ("finetune.py", "dataset.image_size", 0),   # derived from the data
 ]
 
 

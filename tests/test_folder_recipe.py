@@ -83,33 +83,49 @@ def _resolved(*args):
         flags.FLAGS.unparse_flags()
 
 
-def test_without_init_from_the_folder_recipe_trains_from_scratch():
-    config = _resolved("--dataset=folder", "--data_dir=x", "--config.dataset.image_size=32")
-    assert config.model.bn_momentum == 0.9 and config.train.epochs == 30
-    assert config.optimizer.learning_rate == 0.1 and config.optimizer.nesterov
+def test_without_init_from_the_folder_recipe_trains_from_scratch(folder_dir):
+    config = _resolved("--dataset=folder", f"--data_dir={folder_dir}")
+    assert config.model.bn_momentum == 0.9 and config.optimizer.nesterov
+    assert config.optimizer.learning_rate == 0.1
+    # Derived from the training split's 40x40 images (the hash split keeps 10-11 of the 12):
+    # 32 px, batches of 2 (an epoch of at least 4 steps), 30 epochs of 5 steps but at least
+    # 500 steps, a 5% warm-up (25 steps).
+    assert config.dataset.image_size == 32 and config.train.batch_size == 2
+    assert config.train.steps == 500 and config.schedule.warmup_epochs == 25 / 5
     assert config.dataset.crop_area_range == [1.0, 1.0]   # 32 px: the whole image
     assert engine.from_scratch_note(config).startswith(
         "training from scratch (no --init_from): random initial weights, learning rate 0.1 "
-        "at batch 64, 30 epochs, batch-norm momentum 0.9, crop area 1-1; to fine-tune "
+        "at batch 64, 500 steps, batch-norm momentum 0.9, crop area 1-1; to fine-tune "
         "ImageNet weights pass --init_from=keras_applications or --init_from=PATH")
 
 
-def test_with_init_from_it_keeps_the_fine_tuning_settings():
-    config = _resolved("--dataset=folder", "--data_dir=x", "--init_from=keras_applications")
-    assert config.model.bn_momentum == 0.99 and config.train.epochs == 20
+def test_with_init_from_it_keeps_the_fine_tuning_settings(folder_dir):
+    config = _resolved("--dataset=folder", f"--data_dir={folder_dir}",
+                       "--init_from=keras_applications")
+    assert config.model.bn_momentum == 0.99 and config.train.steps == 300
     assert config.optimizer.learning_rate == 0.01 and not config.optimizer.nesterov
-    assert config.dataset.crop_area_range == [0.08, 1.0]   # 224 px: ImageNet's
+    assert config.dataset.image_size == 96   # the smallest size with ImageNet weights
+    assert config.dataset.crop_area_range == [0.436, 1.0]
     assert engine.from_scratch_note(config) is None
-    assert _resolved("--dataset=folder", "--config.train.init_from=model.keras",
+    assert _resolved("--dataset=folder", f"--data_dir={folder_dir}",
+                     "--config.train.init_from=model.keras",
                      "--config.dataset.image_size=112").dataset.crop_area_range == [0.32, 1.0]
 
 
-def test_what_the_user_sets_explicitly_wins_over_the_from_scratch_settings():
-    config = _resolved("--dataset=folder", "--epochs=3", "--config.model.bn_momentum=0.95",
+def test_what_the_user_sets_explicitly_wins_over_the_from_scratch_settings(folder_dir):
+    config = _resolved("--dataset=folder", f"--data_dir={folder_dir}", "--epochs=3",
+                       "--batch_size=4", "--config.model.bn_momentum=0.95",
                        "--config.dataset.crop_area_range=[0.5,1]")
-    assert config.train.epochs == 3 and config.model.bn_momentum == 0.95
+    assert config.train.epochs == 3 and config.train.steps == 0
+    assert config.train.batch_size == 4 and config.model.bn_momentum == 0.95
     assert config.dataset.crop_area_range == [0.5, 1.0]
     assert config.optimizer.learning_rate == 0.1   # not set: the from-scratch one
+
+
+def test_tfds_without_a_survey_takes_imagenets_size_and_the_recipes_batch():
+    config = _resolved("--dataset=tfds:oxford_flowers102")
+    assert config.dataset.image_size == 224 and config.train.batch_size == 64
+    assert config.train.epochs == 30 and config.dataset.crop_area_range == [0.08, 1.0]
 
 
 def test_shapes_and_imagenet_recipes_are_not_adjusted_and_say_nothing():

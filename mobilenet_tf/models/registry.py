@@ -74,7 +74,7 @@ MODELS = (
     ModelEntry("mobilenet_v1", "classification", build_mobilenet_v1, "arXiv:1704.04861",
                aliases=("v1",), backbone="mobilenet_v1", keras_application="MobileNet",
                new_layers=_V1_HEAD,
-               recipes={"imagenet": "mobilenet_v1_imagenet.py", "shapes": "shapes_cls.py"},
+               recipes={"imagenet": "mobilenet_v1_imagenet.py", "shapes": "shapes_cls_v1.py"},
                other_data_recipe=_FINETUNE, variants=("mobilenet_v1_imagenet_paper.py",)),
     ModelEntry("mobilenet_v2", "classification", build_mobilenet_v2, "arXiv:1801.04381",
                aliases=("v2",), backbone="mobilenet_v2", keras_application="MobileNetV2",
@@ -143,7 +143,7 @@ MODELS = (
     ModelEntry("deeplabv3_v2", "segmentation", build_deeplabv3_v2, "arXiv:1801.04381 (6.3)",
                backbone="mobilenet_v2", keras_application="MobileNetV2",
                new_layers=_DEEPLAB_HEAD,
-               recipes={"voc2012": "deeplabv3_v2_voc.py", "shapes": "shapes_seg.py"},
+               recipes={"voc2012": "deeplabv3_v2_voc.py", "shapes": "shapes_seg_deeplab.py"},
                other_data_recipe=_OWN_SEGMENTATION),
 )
 REGISTRY = {row.name: row for row in MODELS}
