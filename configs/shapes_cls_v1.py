@@ -9,9 +9,9 @@ depthwise-separable convolutions (no residuals) starts slowly on it, as V2 does:
 and shapes_cls.py's 4 epochs it ended at 82.7%, still climbing (29, 40, 70, 83% by epoch; 238
 user CPU seconds); at width 0.5 a step costs a third as much, so two more epochs still cost
 less.
-Expected: 98.2% validation top-1 (seed 0) after the 558 steps (6 epochs of 93 batches of 64),
-138 user + 14 system CPU seconds, measured 2026-12-05 on 2 shared cores of an AMD EPYC with
-AVX-512 (VNNI, BF16); seed 1 in benchmarks/RESULTS.md. No test trains it to a bar
+Expected: 98.2 and 95.3% validation top-1 (seeds 0, 1) after the 558 steps (6 epochs of 93
+batches of 64), 138-141 user + 12-14 system CPU seconds, measured 2026-12-05 on 2 shared
+cores of an AMD EPYC with AVX-512 (VNNI, BF16). No test trains it to a bar
 (tests/test_every_model.py runs it shrunk).
 """
 from configs import shapes_cls
