@@ -310,7 +310,7 @@ def own_survey(config, split):
         count = settings.options.get("num_examples") or data.shapes.SPLIT_SIZES["train"]
         size = settings.image_size
         return data.Survey(num_examples=count, sizes=((size, size),))
-    if settings.name not in data.SURVEYS:
+    if not data.can_survey(settings.name):
         return None
     return data.survey(settings.name, split, data_dir=settings.data_dir,
                        **settings.options.to_dict())

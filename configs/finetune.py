@@ -52,7 +52,7 @@ def get_config():
 FINETUNE = dict(epochs=20, min_steps=300)
 SCRATCH = dict(epochs=30, min_steps=500)
 BATCH_SIZE = 64            # the batch the learning rates are for; halved for tiny datasets
-DEFAULT_SIZE = 224         # ImageNet's, for a dataset without a survey (tfds:NAME)
+DEFAULT_SIZE = 224         # ImageNet's, for a dataset without a survey (imagenet)
 
 
 def image_size(survey, pretrained):
@@ -97,12 +97,13 @@ def finalize(config):
     decoded) unless given: the input size (image_size()), the batch (64, halved until an
     epoch has 4 steps), the length in steps, a warm-up of 5% of them, validation and
     checkpoints about 10 times a run (configs/common.py own_schedule, as the detection and
-    segmentation recipes for your own data do). tfds:NAME has no survey: 224 px, batch 64.
+    segmentation recipes for your own data do). tfds:NAME is surveyed from its dataset_info
+    and image headers; a dataset without a survey (imagenet) keeps 224 px and batch 64.
     """
     pretrained = bool(config.train.init_from)
     settings = FINETUNE if pretrained else SCRATCH
     survey = common.own_survey(config, config.dataset.train_split)
-    if survey is None:   # tfds:NAME: no survey, ImageNet's size and the recipe's epochs
+    if survey is None:   # no survey (imagenet): ImageNet's size and the recipe's epochs
         config.dataset.image_size = config.dataset.image_size or DEFAULT_SIZE
         common.own_without_survey(config, epochs=settings["epochs"], largest_batch=BATCH_SIZE)
     else:

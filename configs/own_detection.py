@@ -1,8 +1,8 @@
 """Your own boxes (--dataset=coco_json, or any detection dataset without a recipe of its own):
 SSDLite with settings derived from your data, not from COCO's size (finalize() below).
 
-    python train.py --model=ssdlite_v3_small --dataset=coco_json --data_dir=DIR \
-        --config.dataset.options.annotation_file=annotations/instances_{split}.json \
+    python train.py --model=ssdlite_v3_small --dataset=coco_json --data_dir=DIR \\
+        --config.dataset.options.annotation_file=annotations/instances_{split}.json \\
         --config.dataset.options.image_dir=images/{split}
     python train.py ... --init_from=keras_applications     # the backbone from ImageNet
     python evaluate.py --model_dir=runs/RUN                # COCO AP with pycocotools

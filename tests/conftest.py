@@ -59,6 +59,21 @@ def run_main(main, monkeypatch, capsys, args):
     return exit_.value.code, [line for line in stderr.splitlines() if line.startswith("error")]
 
 
+def resolved_config(*args):
+    """The config train.py resolves from these command-line arguments (run from the
+    repository root, as recipes name each other by path)."""
+    from absl import flags
+    from mobilenet_tf import cli
+    if "model" not in flags.FLAGS:
+        cli.define_flags()
+    flags.FLAGS.unparse_flags()
+    cli.parse_flags(["train.py", *args])
+    try:
+        return cli.resolve_config()
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
 def evaluated_metrics(model_dir, *args):
     """What `evaluate.py --model_dir=model_dir ARGS --metrics_out=...` writes, after checking
     it succeeded."""
@@ -292,3 +307,39 @@ def png_bytes(height, width, seed=0):
     """The encoded PNG of photo(height, width, seed)."""
     import tensorflow as tf
     return tf.io.encode_png(photo(height, width, seed)).numpy()
+
+
+_TINY_TFDS = []   # the builder class, defined once: TFDS registers builders by name
+
+
+def prepare_tiny_tfds(data_dir):
+    """A real TFDS dataset `tiny_flowers` (3 classes, 9 train and 4 test JPEG images of 30x40),
+    prepared on disk in data_dir from a builder defined here (no download)."""
+    if not _TINY_TFDS:
+        _TINY_TFDS.append(_tiny_tfds_builder())
+    _TINY_TFDS[0](data_dir=str(data_dir)).download_and_prepare()
+
+
+def _tiny_tfds_builder():
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    class TinyFlowers(tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return tfds.core.DatasetInfo(
+                builder=self, features=tfds.features.FeaturesDict({
+                    "image": tfds.features.Image(shape=(None, None, 3)),
+                    "label": tfds.features.ClassLabel(names=["iris", "lily", "poppy"])}),
+                supervised_keys=("image", "label"))
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples(9), "test": self._generate_examples(4)}
+
+        def _generate_examples(self, count):
+            for i in range(count):
+                yield i, {"image": np.asarray(tf.io.decode_jpeg(jpeg_bytes(30, 40, seed=i))),
+                          "label": i % 3}
+
+    return TinyFlowers

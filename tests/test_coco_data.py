@@ -257,7 +257,10 @@ def test_a_run_on_coco_json_writes_its_labels_with_the_category_ids(tmp_path, mo
 
     def stop(*args, **kwargs):
         raise Stop
-    monkeypatch.setattr(engine, "prepare_model", stop)   # no model: only the start matters
+    # No model and no training: only what the start writes matters (config.json and
+    # labels.json come right after the model is built, before the first callback).
+    monkeypatch.setattr(engine, "prepare_model", lambda *args, **kwargs: None)
+    monkeypatch.setattr(engine.callbacks, "NanGuard", stop)
     with pytest.raises(Stop):
         engine.train(config, str(tmp_path / "run"))
     assert (tmp_path / "run" / "config.json").exists()

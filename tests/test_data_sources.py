@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import jpeg_bytes, png_bytes
+from conftest import jpeg_bytes, png_bytes, prepare_tiny_tfds
 from mobilenet_tf import UserError
 from mobilenet_tf import data
 from mobilenet_tf.data import folder, imagenet
@@ -189,33 +189,8 @@ def test_unreadable_image_file_is_skipped(tmp_path):
     assert info.num_examples == 3 and _all_labels(dataset) == [0, 0]
 
 
-def _prepare_tiny_tfds(data_dir):
-    """A real TFDS dataset, prepared on disk from a builder defined here (no download)."""
-    import tensorflow_datasets as tfds
-
-    class TinyFlowers(tfds.core.GeneratorBasedBuilder):
-        VERSION = tfds.core.Version("1.0.0")
-
-        def _info(self):
-            return tfds.core.DatasetInfo(
-                builder=self, features=tfds.features.FeaturesDict({
-                    "image": tfds.features.Image(shape=(None, None, 3)),
-                    "label": tfds.features.ClassLabel(names=["iris", "lily", "poppy"])}),
-                supervised_keys=("image", "label"))
-
-        def _split_generators(self, dl_manager):
-            return {"train": self._generate_examples(9), "test": self._generate_examples(4)}
-
-        def _generate_examples(self, count):
-            for i in range(count):
-                yield i, {"image": np.asarray(tf.io.decode_jpeg(jpeg_bytes(30, 40, seed=i))),
-                          "label": i % 3}
-
-    TinyFlowers(data_dir=str(data_dir)).download_and_prepare()
-
-
 def test_prepared_tfds_dataset_loads_by_name_without_download(tmp_path):
-    _prepare_tiny_tfds(tmp_path)
+    prepare_tiny_tfds(tmp_path)
     # "validation" falls back to the dataset's "test" split.
     dataset, info = data.get("tfds:tiny_flowers", "validation", data_dir=str(tmp_path),
                              batch_size=8, image_size=16)

@@ -1,14 +1,11 @@
 """configs/finetune.py on a folder of your own: the training crop and flip fields reach the
 pipeline, the recipe trains from scratch without --init_from (and says so), and fine-tunes
 with it."""
-import json
-
 import numpy as np
 import pytest
-from absl import flags
 
-from conftest import png_bytes, run_script
-from mobilenet_tf import UserError, cli, config as config_lib, data, engine
+from conftest import png_bytes, prepare_tiny_tfds, resolved_config
+from mobilenet_tf import UserError, config as config_lib, data, engine
 from mobilenet_tf.tasks import TASKS
 
 FINETUNE = config_lib.recipe_for("mobilenet_v3_small", "folder")
@@ -71,20 +68,8 @@ def test_existing_recipes_keep_imagenets_crop_and_the_flip():
         assert config.dataset.crop_area_range == [0.08, 1.0] and config.dataset.flip is True
 
 
-def _resolved(*args):
-    """The config train.py resolves from these command-line arguments."""
-    if "model" not in flags.FLAGS:
-        cli.define_flags()
-    flags.FLAGS.unparse_flags()
-    cli.parse_flags(["train.py", *args])
-    try:
-        return cli.resolve_config()
-    finally:
-        flags.FLAGS.unparse_flags()
-
-
 def test_without_init_from_the_folder_recipe_trains_from_scratch(folder_dir):
-    config = _resolved("--dataset=folder", f"--data_dir={folder_dir}")
+    config = resolved_config("--dataset=folder", f"--data_dir={folder_dir}")
     assert config.model.bn_momentum == 0.9 and config.optimizer.nesterov
     assert config.optimizer.learning_rate == 0.1
     # Derived from the training split's 40x40 images (the hash split keeps 10-11 of the 12):
@@ -100,20 +85,20 @@ def test_without_init_from_the_folder_recipe_trains_from_scratch(folder_dir):
 
 
 def test_with_init_from_it_keeps_the_fine_tuning_settings(folder_dir):
-    config = _resolved("--dataset=folder", f"--data_dir={folder_dir}",
+    config = resolved_config("--dataset=folder", f"--data_dir={folder_dir}",
                        "--init_from=keras_applications")
     assert config.model.bn_momentum == 0.99 and config.train.steps == 300
     assert config.optimizer.learning_rate == 0.01 and not config.optimizer.nesterov
     assert config.dataset.image_size == 96   # the smallest size with ImageNet weights
     assert config.dataset.crop_area_range == [0.436, 1.0]
     assert engine.from_scratch_note(config) is None
-    assert _resolved("--dataset=folder", f"--data_dir={folder_dir}",
+    assert resolved_config("--dataset=folder", f"--data_dir={folder_dir}",
                      "--config.train.init_from=model.keras",
                      "--config.dataset.image_size=112").dataset.crop_area_range == [0.32, 1.0]
 
 
 def test_what_the_user_sets_explicitly_wins_over_the_from_scratch_settings(folder_dir):
-    config = _resolved("--dataset=folder", f"--data_dir={folder_dir}", "--epochs=3",
+    config = resolved_config("--dataset=folder", f"--data_dir={folder_dir}", "--epochs=3",
                        "--batch_size=4", "--config.model.bn_momentum=0.95",
                        "--config.dataset.crop_area_range=[0.5,1]")
     assert config.train.epochs == 3 and config.train.steps == 0
@@ -122,28 +107,20 @@ def test_what_the_user_sets_explicitly_wins_over_the_from_scratch_settings(folde
     assert config.optimizer.learning_rate == 0.1   # not set: the from-scratch one
 
 
-def test_tfds_without_a_survey_takes_imagenets_size_and_the_recipes_batch():
-    config = _resolved("--dataset=tfds:oxford_flowers102")
-    assert config.dataset.image_size == 224 and config.train.batch_size == 64
-    assert config.train.epochs == 30 and config.dataset.crop_area_range == [0.08, 1.0]
+def test_tfds_is_surveyed_from_its_dataset_info_and_image_headers(tmp_path):
+    prepare_tiny_tfds(tmp_path)   # 9 training JPEGs of 30x40
+    config = resolved_config("--dataset=tfds:tiny_flowers", f"--data_dir={tmp_path}")
+    assert config.dataset.image_size == 32 and config.train.batch_size == 2
+    assert config.train.steps == 500
+    imagenet = resolved_config("--config=configs/finetune.py", "--dataset=imagenet")
+    assert imagenet.dataset.image_size == 224 and imagenet.train.batch_size == 64
+    assert imagenet.train.epochs == 30   # no survey: the recipe's epochs from scratch
 
 
 def test_shapes_and_imagenet_recipes_are_not_adjusted_and_say_nothing():
-    shapes = _resolved()
+    shapes = resolved_config()
     assert shapes.model.bn_momentum == 0.9 and shapes.optimizer.learning_rate == 0.2
     assert engine.from_scratch_note(shapes) is None
-    imagenet = _resolved("--model=v2", "--dataset=imagenet")
+    imagenet = resolved_config("--model=v2", "--dataset=imagenet")
     assert imagenet.dataset.crop_area_range == [0.08, 1.0]
     assert engine.from_scratch_note(imagenet) is None
-
-
-def test_train_py_logs_the_from_scratch_line_and_writes_the_settings(folder_dir, tmp_path):
-    result = run_script("train.py", "--dataset=folder", f"--data_dir={folder_dir}",
-                        "--config.dataset.image_size=32", "--config.model.width=0.5",
-                        "--steps=2", "--batch_size=4", f"--model_dir={tmp_path}")
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "\ntraining from scratch (no --init_from): random initial weights" in result.stderr
-    written = json.loads((tmp_path / "config.json").read_text())
-    assert written["model"]["bn_momentum"] == 0.9
-    assert written["dataset"]["crop_area_range"] == [1.0, 1.0]
-    assert written["train"]["steps"] == 2   # --steps still wins over the recipe's epochs

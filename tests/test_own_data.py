@@ -16,7 +16,7 @@ import PIL.Image
 import pytest
 from absl import flags
 
-from conftest import photo
+from conftest import photo, resolved_config
 from mobilenet_tf import UserError, cli, config as config_lib, data
 from mobilenet_tf.data import coco, shapes
 from mobilenet_tf.data.source import Survey
@@ -113,18 +113,6 @@ def write_folder(root, counts=(("train", 150), ("val", 60))):
     return str(root)
 
 
-def resolved(*args):
-    """The config train.py resolves from these command-line arguments."""
-    if "model" not in flags.FLAGS:
-        cli.define_flags()
-    flags.FLAGS.unparse_flags()
-    cli.parse_flags(["train.py", *args])
-    try:
-        return cli.resolve_config()
-    finally:
-        flags.FLAGS.unparse_flags()
-
-
 def _recipe(path):
     return config_lib.load_recipe(path)
 
@@ -208,26 +196,26 @@ COCO_ARGS = ("--config.dataset.options.annotation_file=annotations/instances_{sp
 
 
 def test_coco_json_takes_the_own_data_recipe_and_your_flags_win(coco_dir):
-    config = resolved("--model=ssdlite_v3_small", "--dataset=coco_json",
+    config = resolved_config("--model=ssdlite_v3_small", "--dataset=coco_json",
                       f"--data_dir={coco_dir}", *COCO_ARGS)
     assert config.recipe == "configs/own_detection.py"
     assert (config.train.batch_size, config.train.steps, config.dataset.image_size) == (
         32, 500, 128)
-    mine = resolved("--model=ssdlite_v3_small", "--dataset=coco_json", f"--data_dir={coco_dir}",
+    mine = resolved_config("--model=ssdlite_v3_small", "--dataset=coco_json", f"--data_dir={coco_dir}",
                     *COCO_ARGS, "--batch_size=8", "--steps=100",
                     "--config.dataset.image_size=96", "--config.model.width=0.75",
                     "--config.schedule.warmup_epochs=0.0")
     assert (mine.train.batch_size, mine.train.steps, mine.dataset.image_size) == (8, 100, 96)
     assert mine.model.width == 0.75 and mine.schedule.warmup_epochs == 0.0
     assert mine.train.checkpoint_every_steps == 18   # one epoch of 150 // 8
-    epochs = resolved("--model=ssdlite_v3_small", "--dataset=coco_json",
+    epochs = resolved_config("--model=ssdlite_v3_small", "--dataset=coco_json",
                       f"--data_dir={coco_dir}", *COCO_ARGS, "--epochs=3")
     assert epochs.train.epochs == 3 and epochs.train.steps == 0
     assert round(epochs.schedule.warmup_epochs * 4) == 1   # 5% of 12 steps
 
 
 def test_masks_take_the_own_data_recipe_with_the_frame_of_the_images(masks_dir):
-    config = resolved("--model=lraspp_v3_small", "--dataset=masks", f"--data_dir={masks_dir}")
+    config = resolved_config("--model=lraspp_v3_small", "--dataset=masks", f"--data_dir={masks_dir}")
     assert config.recipe == "configs/own_segmentation.py"
     assert config.dataset.image_size == SIZE and config.dataset.eval_size == [SIZE, SIZE]
     assert config.train.batch_size == 16 and config.train.steps == 500
@@ -235,13 +223,13 @@ def test_masks_take_the_own_data_recipe_with_the_frame_of_the_images(masks_dir):
 
 def test_shapes_recipes_run_on_your_data(coco_dir, masks_dir):
     from mobilenet_tf.tasks import TASKS
-    detection = resolved("--config=configs/shapes_det.py", "--dataset=coco_json",
+    detection = resolved_config("--config=configs/shapes_det.py", "--dataset=coco_json",
                          f"--data_dir={coco_dir}", *COCO_ARGS, "--batch_size=8")
     assert dict(detection.dataset.options) == {
         "annotation_file": "annotations/instances_{split}.json", "image_dir": "images"}
     _, info = TASKS["detection"].build_inputs(detection, "validation", training=False)
     assert info.num_examples == 40 and info.category_ids == CATEGORY_IDS
-    segmentation = resolved("--config=configs/shapes_seg.py", "--dataset=masks",
+    segmentation = resolved_config("--config=configs/shapes_seg.py", "--dataset=masks",
                             f"--data_dir={masks_dir}", "--batch_size=8")
     assert list(segmentation.segmentation.class_weights) == []   # Shapes' 7 classes: dropped
     TASKS["segmentation"].check_config(segmentation)
@@ -292,7 +280,7 @@ SEGMENTATION_RUN = ("--model=lraspp_v3_small", "--dataset=masks", "--steps=80",
                     "--config.model.width=0.35", "--config.train.eval_every_epochs=100")
 MIN_MIOU = 0.5          # measured mIoU 0.832, 0.728 (seeds 0, 1), 20 CPU seconds
 FOLDER_RUN = ("--model=mobilenet_v3_small", "--dataset=folder", "--steps=40",
-              "--batch_size=32", "--config.model.width=0.35", "--config.dataset.image_size=32",
+              "--batch_size=32", "--config.model.width=0.35",
               "--config.train.eval_every_epochs=100")
 MIN_TOP1 = 0.8          # measured top-1 1.0, 1.0 (seeds 0, 1), 15 CPU seconds
 
@@ -363,5 +351,7 @@ def test_a_folder_learns_from_scratch_with_finetune_recipe(tmp_path_factory, fol
     assert survey.num_examples == 150 and survey.typical_size() == (32, 32)
     log, final, written = _trained(tmp_path_factory, "own_folder", folder_dir, FOLDER_RUN)
     assert "training from scratch (no --init_from)" in log
+    assert "derived from your data (150 training images, typical size 32x32)" in log
     assert written["recipe"] == "configs/finetune.py" and written["model"]["bn_momentum"] == 0.9
+    assert written["dataset"]["crop_area_range"] == [1.0, 1.0]   # 32 px: the whole image
     assert final["step"] == 40 and final["top1"] >= MIN_TOP1, final

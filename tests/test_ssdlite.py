@@ -240,8 +240,11 @@ def test_coco_ap_of_hand_made_detections():
     gt = _image([[0, 0, .5, .5], [0, 0, 0, 0]], [0, -1])   # one 50x50 box, one padding row
     evaluator = CocoEvaluator(num_classes=2)
     evaluator.add(_detections([[0, 0, .5, .5]], [.9], [0]), gt)
-    assert evaluator.result() == pytest.approx({"AP": 1.0, "AP50": 1.0, "AP75": 1.0,
-                                                "APs": None, "APm": 1.0, "APl": None})
+    result = evaluator.result()
+    per_class = result.pop("per_class_AP")   # class 1 has no ground truth: None
+    assert per_class[0] == pytest.approx(1.0) and per_class[1] is None
+    assert result == pytest.approx({"AP": 1.0, "AP50": 1.0, "AP75": 1.0, "APs": None,
+                                    "APm": 1.0, "APl": None})
     # Shifted by 0.117 of the side: IoU 0.62, a hit at IoU thresholds 0.5, 0.55, 0.6 of ten.
     evaluator = CocoEvaluator(num_classes=2)
     evaluator.add(_detections([[0, .1173, .5, .6173], [.6, .6, .9, .9]], [.9, .8], [0, 1]), gt)

@@ -2,7 +2,6 @@
 half-made: no new model dir, an existing run's files untouched."""
 import hashlib
 import os
-import shutil
 
 import keras
 import numpy as np

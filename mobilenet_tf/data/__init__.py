@@ -52,7 +52,7 @@ _surveyed = {}   # survey()'s results this process, by its arguments
 
 __all__ = ["Augmentation", "BoxAugmentation", "DATASETS", "DETECTION_DATASETS", "DatasetInfo",
            "SEGMENTATION_DATASETS", "SURVEYS", "Source", "Survey", "get", "get_detection",
-           "get_segmentation", "load_source", "survey"]
+           "can_survey", "get_segmentation", "load_source", "survey"]
 
 
 def load_source(name, split, *, data_dir=None, training=None, seed=None, input_context=None,
@@ -86,13 +86,23 @@ def survey(name, split, *, data_dir=None, **options):
     data, read from its annotations or file headers, not through the pipeline; `options`
     are the dataset's loader options (those it does not need are ignored). For the recipes
     that derive their settings from your data (configs/own_detection.py, ...)."""
-    if name not in SURVEYS:
-        raise UserError(f"no survey of dataset '{name}'; surveyed: {', '.join(SURVEYS)}")
+    if not can_survey(name):
+        raise UserError(f"no survey of dataset '{name}'; surveyed: {', '.join(SURVEYS)}, "
+                        f"{TFDS_PREFIX}NAME")
     # Once per process: a recipe's finalize() and its log line both ask for it.
     key = (name, split, data_dir or None, repr(sorted(options.items())))
     if key not in _surveyed:
-        _surveyed[key] = SURVEYS[name](split, data_dir=data_dir or None, **options)
+        if name.startswith(TFDS_PREFIX):
+            _surveyed[key] = tfds_prepared.survey(name[len(TFDS_PREFIX):], split,
+                                                  data_dir=data_dir or None)
+        else:
+            _surveyed[key] = SURVEYS[name](split, data_dir=data_dir or None, **options)
     return _surveyed[key]
+
+
+def can_survey(name):
+    """Whether survey() reads dataset `name`: the SURVEYS and any tfds:NAME."""
+    return name in SURVEYS or name.startswith(TFDS_PREFIX)
 
 
 def _check(batch_size, image_size, crop_fraction, augmentation):

@@ -1,5 +1,6 @@
 """What every dataset loader returns: raw examples of one split, and facts about the dataset."""
 import dataclasses
+import io
 import os
 from typing import Callable, Optional
 
@@ -81,3 +82,8 @@ def image_file_size(path):
     except (OSError, ValueError):
         return None
     return height, width
+
+
+def image_bytes_size(encoded):
+    """image_file_size() of an encoded image held in memory (a TFDS record's bytes)."""
+    return image_file_size(io.BytesIO(encoded))

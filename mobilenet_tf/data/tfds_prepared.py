@@ -9,7 +9,7 @@ import os
 import tensorflow as tf
 
 from mobilenet_tf import UserError
-from mobilenet_tf.data.source import DatasetInfo, Source
+from mobilenet_tf.data.source import DatasetInfo, Source, Survey, image_bytes_size
 
 # A split asked for as "validation" falls back to what the dataset calls it.
 _SPLIT_ALIASES = {"validation": ("validation", "val", "test"), "val": ("val", "validation")}
@@ -74,9 +74,30 @@ def load_prepared(path, split, *, name, training, seed, input_context):
     return Source(examples, info)
 
 
-def load(name, split, *, data_dir, training, seed, input_context):
-    """`tfds:NAME` (NAME may be NAME/CONFIG): the prepared dataset in data_dir, never
-    downloaded."""
+# Images whose headers survey() reads when the image feature has no fixed size: enough for a
+# median, a fraction of a second of reading.
+SURVEY_SAMPLE = 256
+
+
+def survey(name, split, *, data_dir=None, **unused_options):
+    """A Survey of the prepared dataset's split: the example count from its dataset_info,
+    and the image sizes from the image feature's shape when fixed (CIFAR's 32x32), else
+    from the headers of its first SURVEY_SAMPLE encoded images (nothing is decoded)."""
+    import tensorflow_datasets as tfds
+    builder = tfds.builder_from_directory(_prepared_path(name, data_dir))
+    split = _resolve_split(split, builder.info.splits.keys(), name)
+    image_key, _ = _features_keys(builder.info)
+    count = builder.info.splits[split].num_examples
+    height, width, _ = builder.info.features[image_key].shape
+    if height and width:
+        return Survey(num_examples=count, sizes=((height, width),))
+    encoded = builder.as_dataset(split=split, decoders={image_key: tfds.decode.SkipDecoding()})
+    sizes = [image_bytes_size(example[image_key].numpy())
+             for example in encoded.take(SURVEY_SAMPLE)]
+    return Survey(num_examples=count, sizes=tuple(size for size in sizes if size))
+
+
+def _prepared_path(name, data_dir):
     if not data_dir:
         raise UserError(f"tfds:{name} needs --data_dir: the TFDS data dir where {name} is "
                         "prepared (tfds build " + name + " --data_dir=DIR, on a machine online)")
@@ -85,5 +106,11 @@ def load(name, split, *, data_dir, training, seed, input_context):
         raise UserError(f"no prepared TFDS dataset {name} in {data_dir} (looked for "
                         f"{os.path.join(data_dir, name, 'VERSION', 'dataset_info.json')}); "
                         f"prepare it with: tfds build {name} --data_dir={data_dir}")
-    return load_prepared(path, split, name=f"tfds:{name}", training=training, seed=seed,
-                         input_context=input_context)
+    return path
+
+
+def load(name, split, *, data_dir, training, seed, input_context):
+    """`tfds:NAME` (NAME may be NAME/CONFIG): the prepared dataset in data_dir, never
+    downloaded."""
+    return load_prepared(_prepared_path(name, data_dir), split, name=f"tfds:{name}",
+                         training=training, seed=seed, input_context=input_context)
