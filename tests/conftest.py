@@ -162,7 +162,7 @@ def shared_train_run(tmp_path_factory, name, *arguments):
 @pytest.fixture(scope="session")
 def trained_shapes_run(tmp_path_factory):
     """`python train.py` with its defaults (MobileNetV3-Small on Shapes, configs/shapes_cls.py;
-    about 170 CPU seconds, about 94% top-1), shared by every test that needs a model that has
+    about 110 CPU seconds, 95-99% top-1), shared by every test that needs a model that has
     learned (the learnability test, the int8 export checks). See shared_train_run."""
     return shared_train_run(tmp_path_factory, "trained_shapes_run")
 

@@ -15,7 +15,10 @@ from mobilenet_tf.tasks import TASKS
 # it: 372 steps on the full Shapes boxes (1-4 shapes an image) at 160 px. Measured 2026-11-24:
 # AP50 0.581 and 0.546 (seeds 0, 1), about 200 CPU seconds for train.py. The bar is the
 # issue's.
-SHAPES_RUN = []
+# The recipe as `python train.py --model=ssdlite_v3_small --dataset=shapes` runs it, validated
+# once at the end rather than after each of its 5 epochs: the same training (validation draws
+# no random numbers), 4 fewer passes of COCO AP over 300 images.
+SHAPES_RUN = ["--config.train.eval_every_epochs=5"]
 MIN_AP50 = 0.5
 
 
