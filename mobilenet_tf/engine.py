@@ -277,8 +277,10 @@ def train(config, model_dir, verbose=None):
     # Everything that can fail on a user's mistake happens before the model dir is touched:
     # the data is found, an existing run is checked against the flags, the step plan is made
     # and the model built with its --init_from weights. A mistake leaves nothing behind.
-    _, train_info = distributed_inputs(task, config, strategy, config.dataset.train_split,
-                                       training=True)
+    # The shuffle's seed is the run's seed with the global one (tf.data's rule): set first.
+    keras.utils.set_random_seed(config.train.seed)
+    first_epoch, train_info = distributed_inputs(task, config, strategy,
+                                                 config.dataset.train_split, training=True)
     check_same_run(config, model_dir)
     log(f"config {config.get('recipe', '')}: {config_lib.to_json(config)}")
     log(f"distribution: {describe_distribution(strategy)}; precision: {policy}")
@@ -326,6 +328,8 @@ def train(config, model_dir, verbose=None):
                                   config.train.batch_size, profile, enabled=chief)
     if step == 0:
         _write_first_images(task, config, board)
+    else:
+        first_epoch = None   # a resumed run starts inside its stream; see the loop
     validation, _ = distributed_inputs(task, config, strategy, config.dataset.eval_split,
                                        training=False)
     mark_complete = keras.callbacks.LambdaCallback(
@@ -343,8 +347,14 @@ def train(config, model_dir, verbose=None):
         steps = planned - done_in_epoch
         position.update(epoch=epoch, epoch_start_step=step - done_in_epoch,
                         epoch_complete=False)
-        dataset, _ = distributed_inputs(task, config, strategy, config.dataset.train_split,
-                                        training=True, epoch=epoch, skip_batches=done_in_epoch)
+        # A fresh run's first epoch trains on the dataset built above (its first iteration,
+        # so the same batches), not on a second build of the same pipeline.
+        if epoch == 0 and done_in_epoch == 0 and first_epoch is not None:
+            dataset, first_epoch = first_epoch, None
+        else:
+            dataset, _ = distributed_inputs(task, config, strategy, config.dataset.train_split,
+                                            training=True, epoch=epoch,
+                                            skip_batches=done_in_epoch)
         last = epoch + 1 == epochs
         evaluate_now = last or (epoch + 1) % max(config.train.eval_every_epochs, 1) == 0
         # epochs=the run's, stopped after this one: Keras then prints "Epoch 3/10".
@@ -459,6 +469,7 @@ class _ValidationWeights(keras.callbacks.Callback):
 
 
 def _write_first_images(task, config, board):
+    # A dataset of its own: iterating epoch 0's would reshuffle that one's order.
     dataset, _ = task.build_inputs(config, config.dataset.train_split, training=True)
     images, _ = next(iter(dataset.take(1)))
     board.write_images(images.numpy(), step=0)

@@ -91,11 +91,11 @@ def cpu_seconds_of_children():
     return usage.ru_utime + usage.ru_stime
 
 
-# Scheduling for the 2-core CI (pytest.ini: -n 2 --maxschedchunk=1, so each worker holds at
+# Scheduling for the 2-core CI (pytest.ini: -n 3 --maxschedchunk=1, so each worker holds at
 # most two tests and takes the next when one ends). The longest tests go first, in pairs per
-# worker: worker 1 gets the first two, worker 2 the next two. The first two of all build the
-# session's shared trained runs, and every other test that needs a trained run goes last, so
-# no worker sits waiting on a run another worker is still training.
+# worker. The two export tests build the session's shared trained runs, and every other test
+# that needs a trained run goes last, so no worker sits waiting on a run another worker is
+# still training.
 FIRST = (
     "test_export.py::test_every_format_is_written_and_nothing_partial_is_left"
     "[mobilenet_v3_small]",
