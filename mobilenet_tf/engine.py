@@ -334,8 +334,9 @@ def train(config, model_dir, verbose=None):
                                        training=False)
     mark_complete = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda *_: position.update(epoch_complete=True))
-    fit_callbacks = [callbacks.OutputLosses(), nan_guard, mark_complete, best, checkpointer,
-                     board]
+    last_validation = _LastValidation(task)
+    fit_callbacks = [callbacks.OutputLosses(), last_validation, nan_guard, mark_complete, best,
+                     checkpointer, board]
     if strategy.num_replicas_in_sync > 1:
         with strategy.scope():
             _build_before_fit(model, task, config)
@@ -371,8 +372,12 @@ def train(config, model_dir, verbose=None):
                 f"the loss became NaN or infinite at step {nan_guard.diverged_at}; {where}. "
                 "Lower the learning rate, add warm-up or gradient clipping, or use float32")
         step, epoch, done_in_epoch = callbacks.global_step(model), epoch + 1, 0
+    # One replica: the last epoch's validation, at the final step, is the final evaluation.
+    reusable = (last_validation.at_step == callbacks.global_step(model)
+                and strategy.num_replicas_in_sync == 1)
     return _finish(task, config, model, validation, model_dir if chief else
-                   _worker_dir(model_dir, strategy), chief, board)
+                   _worker_dir(model_dir, strategy), chief, board,
+                   last_validation.metrics if reusable else None)
 
 
 # The config fields that decide the weights' shapes: a run in a model dir resumes only with
@@ -448,6 +453,23 @@ def _build_before_fit(model, task, config):
         _tf_trainer._collective_all_reduce_multi_worker = lambda strategy: False
 
 
+class _LastValidation(keras.callbacks.Callback):
+    """The task's metrics from fit()'s last validation (logs renamed by OutputLosses, which
+    must come first) and the step it ran at: when that is the run's last step, they are
+    the final metrics, and a large validation split is not read twice."""
+
+    def __init__(self, task):
+        super().__init__()
+        self.task, self.metrics, self.at_step = task, None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        validated = {key[len("val_"):]: value for key, value in (logs or {}).items()
+                     if key.startswith("val_")}
+        if validated:   # the metric state is still the validation's (segmentation's per class)
+            self.metrics = task_metrics(self.task, self.model, validated)
+            self.at_step = callbacks.global_step(self.model)
+
+
 class _StopAfterOneEpoch(keras.callbacks.Callback):
     """Ends fit() after its first epoch: each epoch gets its own seeded dataset."""
 
@@ -481,14 +503,18 @@ def _worker_dir(model_dir, strategy):
     return os.path.join(model_dir, "workers", str(strategy.cluster_resolver.task_id))
 
 
-def _finish(task, config, model, validation, model_dir, chief, board):
-    """Final evaluation and final.keras, both with the EMA weights when there are any."""
+def _finish(task, config, model, validation, model_dir, chief, board, validated=None):
+    """Final evaluation and final.keras, both with the EMA weights when there are any.
+    validated: the metrics fit() already measured on `validation` with these weights (then
+    the split is not evaluated again)."""
     with callbacks.ema_weights(model), callbacks.without_weight_decay(model):
-        results = callbacks.OutputLosses.rename(
-            model.evaluate(validation, verbose=0, return_dict=True))
+        if validated is None:
+            results = callbacks.OutputLosses.rename(
+                model.evaluate(validation, verbose=0, return_dict=True))
+            validated = task_metrics(task, model, results)
         tf.io.gfile.makedirs(model_dir)
         callbacks.save_model_atomically(model, os.path.join(model_dir, "final.keras"))
-        metrics = task_metrics(task, model, results)
+        metrics = dict(validated)
         metrics.update(task.split_metrics(config, model))
     metrics["step"] = callbacks.global_step(model)
     if chief:
