@@ -350,7 +350,7 @@ def train(config, model_dir, verbose=None):
                         epoch_complete=False)
         # A fresh run's first epoch trains on the dataset built above (its first iteration,
         # so the same batches), not on a second build of the same pipeline.
-        if epoch == 0 and done_in_epoch == 0 and first_epoch is not None:
+        if first_epoch is not None:
             dataset, first_epoch = first_epoch, None
         else:
             dataset, _ = distributed_inputs(task, config, strategy, config.dataset.train_split,

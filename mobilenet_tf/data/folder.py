@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from mobilenet_tf import UserError
 from mobilenet_tf.data import pipeline
-from mobilenet_tf.data.source import DatasetInfo, Source, Survey, image_file_size
+from mobilenet_tf.data.source import DatasetInfo, Source, Survey, image_sizes
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 VALIDATION_FOLDERS = ("validation", "val")
@@ -97,7 +97,7 @@ def survey(split, *, data_dir, validation_fraction=VALIDATION_FRACTION, **_):
     """Survey of a split of the class-folder tree: its number of images and their sizes,
     read from the files' headers; other loader options are ignored."""
     paths, _, _ = list_files(data_dir, split, validation_fraction)
-    sizes = tuple(size for size in map(image_file_size, paths) if size is not None)
+    sizes = image_sizes(paths)
     if not sizes:
         raise UserError(f"folder dataset: none of the {len(paths)} images of split "
                         f"'{split}' under {data_dir} is readable")

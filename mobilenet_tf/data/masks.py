@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from mobilenet_tf import DATA_ERROR, UserError
 from mobilenet_tf.data import folder, pipeline, shapes
-from mobilenet_tf.data.source import DatasetInfo, Survey, image_file_size
+from mobilenet_tf.data.source import DatasetInfo, Survey, image_sizes
 
 IGNORE_LABEL = 255
 OUTPUT_STRIDE = 32   # the backbones' largest stride: frames a multiple of it align every map
@@ -305,11 +305,6 @@ def masks_classes(data_dir, num_classes=None):
         raise UserError(f"masks dataset: give the class names in {path} (one a line) or "
                         "--config.dataset.options.num_classes=N")
     return tuple(f"class_{i}" for i in range(num_classes))
-
-
-def image_sizes(paths):
-    """((height, width), ...) of the readable images among `paths`, from their headers."""
-    return tuple(size for size in map(image_file_size, paths) if size is not None)
 
 
 def round_up(size, multiple=OUTPUT_STRIDE):

@@ -84,6 +84,11 @@ def image_file_size(path):
     return height, width
 
 
+def image_sizes(paths):
+    """((height, width), ...) of the readable images among `paths`, from their headers."""
+    return tuple(size for size in map(image_file_size, paths) if size is not None)
+
+
 def image_bytes_size(encoded):
     """image_file_size() of an encoded image held in memory (a TFDS record's bytes)."""
     return image_file_size(io.BytesIO(encoded))
