@@ -173,10 +173,15 @@ def _write_json_atomically(path, value):
     write_text_atomically(path, json.dumps(value, indent=2))
 
 
-def save_model_atomically(model, path):
-    """model.save(path) under a temporary name, renamed when complete."""
+def save_model_atomically(model, path, same_as=None):
+    """model.save(path) under a temporary name, renamed when complete. same_as: a `.keras`
+    file already saved from these same weights, copied instead (a model of tens of MB takes
+    seconds to serialise)."""
     partial = path[:-len(".keras")] + ".partial.keras"
-    model.save(partial)
+    if same_as:
+        tf.io.gfile.copy(same_as, partial, overwrite=True)
+    else:
+        model.save(partial)
     tf.io.gfile.rename(partial, path, overwrite=True)
 
 
@@ -213,6 +218,7 @@ class BestModel(keras.callbacks.Callback):
         self.monitor = monitor
         self.best = best
         self.is_chief = is_chief
+        self.saved_at_step = None   # the optimizer step of the weights in `path`, this run
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -222,6 +228,7 @@ class BestModel(keras.callbacks.Callback):
         if self.is_chief:
             with ema_weights(self.model):
                 save_model_atomically(self.model, self.path)
+            self.saved_at_step = global_step(self.model)
 
 
 class TensorBoard(keras.callbacks.Callback):

@@ -375,9 +375,12 @@ def train(config, model_dir, verbose=None):
     # One replica: the last epoch's validation, at the final step, is the final evaluation.
     reusable = (last_validation.at_step == callbacks.global_step(model)
                 and strategy.num_replicas_in_sync == 1)
+    # When that validation was also the best, best.keras holds the final weights already.
+    same_as_best = reusable and best.saved_at_step == callbacks.global_step(model)
     return _finish(task, config, model, validation, model_dir if chief else
                    _worker_dir(model_dir, strategy), chief, board,
-                   last_validation.metrics if reusable else None)
+                   last_validation.metrics if reusable else None,
+                   best.path if same_as_best else None)
 
 
 # The config fields that decide the weights' shapes: a run in a model dir resumes only with
@@ -503,17 +506,19 @@ def _worker_dir(model_dir, strategy):
     return os.path.join(model_dir, "workers", str(strategy.cluster_resolver.task_id))
 
 
-def _finish(task, config, model, validation, model_dir, chief, board, validated=None):
+def _finish(task, config, model, validation, model_dir, chief, board, validated=None,
+            saved=None):
     """Final evaluation and final.keras, both with the EMA weights when there are any.
     validated: the metrics fit() already measured on `validation` with these weights (then
-    the split is not evaluated again)."""
+    the split is not evaluated again); saved: a .keras file of these weights (then copied)."""
     with callbacks.ema_weights(model), callbacks.without_weight_decay(model):
         if validated is None:
             results = callbacks.OutputLosses.rename(
                 model.evaluate(validation, verbose=0, return_dict=True))
             validated = task_metrics(task, model, results)
         tf.io.gfile.makedirs(model_dir)
-        callbacks.save_model_atomically(model, os.path.join(model_dir, "final.keras"))
+        callbacks.save_model_atomically(model, os.path.join(model_dir, "final.keras"),
+                                        same_as=saved)
         metrics = dict(validated)
         metrics.update(task.split_metrics(config, model))
     metrics["step"] = callbacks.global_step(model)

@@ -11,6 +11,11 @@ import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# One TensorFlow intra-op thread per test process (subprocesses inherit it): the pytest workers
+# already keep both cores busy, and for the suite's tiny models a second thread only adds
+# hand-off cost (a 150-step Shapes run: 46 CPU s and 35 s wall against 65 and 49 with two
+# threads on a quiet 2-core machine; benchmarks/RESULTS.md).
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
@@ -29,6 +34,22 @@ def run_script(script, *args, timeout=300):
     return subprocess.run([sys.executable, os.path.join(REPO_ROOT, script), *args],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+# XLA without its backend optimisations: the JAX tests check that our code builds, runs and
+# trains under JAX, not how fast XLA's code is, and most of their time is compiling small
+# programs (every weight initialiser's shape once); the every-model JAX test: 88 CPU s
+# with the default level, 51 at level 0 (benchmarks/RESULTS.md).
+FAST_XLA_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+
+
+def jax_env(**extra):
+    """The environment for a subprocess that runs our code under JAX on the CPU: os.environ
+    with KERAS_BACKEND=jax, the repository on PYTHONPATH, quick XLA compiles
+    (FAST_XLA_COMPILE; extra XLA_FLAGS are added to them) and `extra`'s other variables."""
+    flags = " ".join([FAST_XLA_COMPILE, extra.pop("XLA_FLAGS", "")]).strip()
+    return {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
+            "PYTHONPATH": REPO_ROOT, "XLA_FLAGS": flags, **extra}
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,13 @@
 TensorFlow not importable at all (the lent GPU machine has none)."""
 
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, jax_env
 
 # Prepended to the scripts below: `import tensorflow` fails, as on a machine without it.
 BLOCK_TENSORFLOW = r'''
@@ -59,7 +58,7 @@ print("RESULT " + json.dumps(result))
 
 @pytest.mark.slow
 def test_every_model_runs_and_trains_under_jax_without_tensorflow():
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=REPO_ROOT)
+    env = jax_env()
     proc = subprocess.run([sys.executable, "-c", JAX_SCRIPT], env=env, capture_output=True,
                           text=True, timeout=600, cwd=REPO_ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -79,8 +78,7 @@ def test_every_model_runs_and_trains_under_jax_without_tensorflow():
 def test_train_py_under_jax_trains_data_parallel_over_two_devices(tmp_path):
     # Two host devices stand in for two GPUs: keras.distribution.DataParallel splits each
     # global batch of 16 over them, and the train step is jitted (op by op it is 50x slower).
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3",
-               XLA_FLAGS="--xla_force_host_platform_device_count=2", PYTHONPATH=REPO_ROOT)
+    env = jax_env(TF_CPP_MIN_LOG_LEVEL="3", XLA_FLAGS="--xla_force_host_platform_device_count=2")
     proc = subprocess.run(
         [sys.executable, "train.py", "--model=v1", "--config.model.width=0.25",
          "--config.dataset.image_size=32", "--config.dataset.options.num_examples=96",
@@ -124,7 +122,7 @@ print("RESULT " + json.dumps(result))
 
 def test_models_heads_detection_and_metrics_import_and_run_without_tensorflow():
     # docs/ARCHITECTURE.md: models, heads, detection and metrics never import TensorFlow.
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=REPO_ROOT)
+    env = jax_env()
     proc = subprocess.run([sys.executable, "-c", IMPORT_SCRIPT], env=env, capture_output=True,
                           text=True, timeout=300, cwd=REPO_ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -3,6 +3,7 @@
 recipe also evaluate.py from the run's model dir and export.py to TFLite (float32) with the
 export check. Parametrised from the registry, so a new model or recipe is covered without
 writing a test."""
+import filecmp
 import json
 import os
 import sys
@@ -88,6 +89,9 @@ def test_train_evaluate_export_every_model_with_every_recipe(model, recipe, dept
     assert final["step"] == 2
     written = json.loads((run_dir / "config.json").read_text())
     assert written["model"]["name"] == model and written["recipe"] == f"configs/{recipe}"
+    # One validation, at the end, so it was the best: final.keras is best.keras's copy, not a
+    # second serialisation (evaluate.py below checks the copy's loss).
+    assert filecmp.cmp(run_dir / "final.keras", run_dir / "best.keras", shallow=False)
     task, trained = models.entry(model).task, time.process_time()
     assert REPORTED[task] - {"per_class_iou"} <= set(final), final
     if depth == "train":

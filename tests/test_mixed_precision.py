@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from configs import common
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, jax_env
 from mobilenet_tf import engine
 from mobilenet_tf.tasks import TASKS
 
@@ -102,8 +102,7 @@ atexit.register(lambda: print("TENSORFLOW_LOADED",
 def test_train_throughput_runs_under_jax_without_tensorflow(tmp_path):
     (tmp_path / "sitecustomize.py").write_text(NO_TENSORFLOW)
     out = tmp_path / "figures.json"
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-               PYTHONPATH=f"{tmp_path}{os.pathsep}{REPO_ROOT}")
+    env = jax_env(PYTHONPATH=f"{tmp_path}{os.pathsep}{REPO_ROOT}")
     command = [sys.executable, os.path.join(REPO_ROOT, "benchmarks", "train_throughput.py"),
                "--models=v1", "--peers=ours,torchvision_eager", "--precision=float32",
                "--batch_size=2", "--image_size=32", "--steps=2", "--warmup=1", "--rounds=1",

@@ -244,11 +244,13 @@ def test_segmentation_flags_that_do_not_fit_are_user_errors(train_main, monkeypa
 
 
 # The Shapes run: the shapes_seg.py recipe (LR-ASPP on MobileNetV3-Small, 96x96, up to four
-# shapes per image) at width 0.35 for 600 steps at twice its learning rate, through
+# shapes per image) at width 0.35 for 600 steps at four times its learning rate, through
 # engine.train: checkpoints, validation, final.keras; validated on 300 images. Measured
-# through train.py: 0.70 mIoU, 93 s of CPU (the recipe's 1,500 steps at width 0.5: 0.75).
+# 2026-12-05 with one TensorFlow thread (as the suite runs): mIoU 0.719, 0.700, 0.722 (seeds
+# 0-2), about 60 CPU s; at twice the rate 0.637 and 0.697 (seeds 1, 2), too close to the
+# issue's 0.6 (the recipe's 1,500 steps at width 0.5: 0.75).
 SHAPES_RUN = ["model.width=0.35", "dataset.options.eval_examples=300", "train.steps=600",
-              "optimizer.learning_rate=0.01", "train.eval_every_epochs=100"]
+              "optimizer.learning_rate=0.02", "train.eval_every_epochs=100"]
 
 
 @pytest.mark.slow
