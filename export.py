@@ -31,6 +31,11 @@ flags.DEFINE_enum("input_type", "uint8", list(export.INPUT_TYPES), "The images i
                   "pixels, or float32 pixel values in [0, 255]; normalisation is inside.")
 flags.DEFINE_enum("int8_io", None, list(export.INT8_IO_TYPES), "tflite_int8's input and output "
                   "type (default uint8): uint8 takes raw pixels, int8 takes pixels - 128.")
+flags.DEFINE_enum("int8_hard_swish", None, list(export.INT8_HARD_SWISH_FORMS), "How "
+                  "tflite_int8 writes MobileNetV3's h-swish (default elementwise): elementwise "
+                  "as relu6(x + 3) * (x / 6), which XNNPACK (LiteRT's CPU delegate) runs in "
+                  "int8, so the whole model stays in one delegated partition; kernel as the "
+                  "fused HARD_SWISH op, for runtimes whose int8 kernels have it.")
 flags.DEFINE_integer("representative_images", 200, "Training images to calibrate tflite_int8.")
 flags.DEFINE_integer("check_images", 500, "Held-out images to compare each artifact with the "
                      "Keras model on (0: no check).")
@@ -51,9 +56,10 @@ def check_flags(FLAGS, formats):
     if FLAGS.model_dir and not os.path.isdir(FLAGS.model_dir):
         raise cli.UserError(f"--model_dir={FLAGS.model_dir} is not a directory")
     if "tflite_int8" not in formats:
-        if FLAGS["int8_io"].present or FLAGS["representative_images"].present:
-            raise cli.UserError("--int8_io and --representative_images only apply to "
-                                "--format=tflite_int8")
+        if (FLAGS["int8_io"].present or FLAGS["representative_images"].present
+                or FLAGS["int8_hard_swish"].present):
+            raise cli.UserError("--int8_io, --int8_hard_swish and --representative_images only "
+                                "apply to --format=tflite_int8")
     elif FLAGS.representative_images < 1:
         raise cli.UserError("tflite_int8 needs --representative_images of at least 1")
     if FLAGS.check_images < 0 or FLAGS.latency_runs < 0:
@@ -92,7 +98,8 @@ def main(argv):
         representative = lambda: (image[None].astype("float32") for image in calibration)
     output_dir = FLAGS.output_dir or os.path.join(FLAGS.model_dir, "export")
     artifacts = export.export(serving, formats, output_dir, representative=representative,
-                              int8_io=FLAGS.int8_io or "uint8")
+                              int8_io=FLAGS.int8_io or "uint8",
+                              int8_hard_swish=FLAGS.int8_hard_swish or "elementwise")
     for fmt, artifact in artifacts.items():
         print(f"wrote {fmt}: {artifact}")
     if label_map:

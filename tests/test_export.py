@@ -16,7 +16,7 @@ import tensorflow as tf
 from mobilenet_tf import UserError, config as config_lib, data, export
 from mobilenet_tf import labels as labels_lib
 from mobilenet_tf.data import shapes
-from mobilenet_tf.export import graph, report, serving as serving_lib, source
+from mobilenet_tf.export import graph, report, runners, serving as serving_lib, source
 from mobilenet_tf.models import build
 from conftest import session_lock
 
@@ -146,19 +146,56 @@ def test_latency_is_measured_at_one_and_all_threads(exported):
     assert "latency_ms" not in rows["saved_model"]
 
 
-def test_hard_swish_and_hard_sigmoid_become_fused_tflite_kernels(exported):
+def test_hard_activations_are_fused_kernels_in_float_and_xnnpack_ops_in_int8(exported):
     name, serving, rows, _ = exported
     hard_swish, hard_sigmoid = graph.hard_activation_layers(serving.model)
     for fmt in ("tflite_float32", "tflite_int8"):
         report = rows[fmt]["graph"]
         assert report["fused"], report
-        assert report["hard_swish_kernels"] == hard_swish
         assert report["loose_elementwise"] == {}
+    float32, int8 = rows["tflite_float32"]["graph"], rows["tflite_int8"]["graph"]
     if name == "mobilenet_v3_small":
         assert hard_swish > 0 and hard_sigmoid > 0
-        assert rows["tflite_float32"]["graph"]["fused_relu6"] >= hard_sigmoid
+        assert float32["fused_relu6"] >= hard_sigmoid
+        # Float: the HARD_SWISH kernel. int8: relu6(x + 3) * (x / 6), which XNNPACK runs in
+        # int8 (it has no int8 HARD_SWISH), one ADD with a fused RELU6 each.
+        assert float32["hard_swish_form"] == "kernel", float32
+        assert float32["hard_swish_kernels"] == hard_swish
+        assert int8["hard_swish_form"] == "elementwise" and int8["hard_swish_kernels"] == 0, int8
+        assert int8["fused_relu6"] >= hard_sigmoid + hard_swish
     else:
-        assert hard_swish == 0
+        assert hard_swish == 0 and float32["hard_swish_form"] is None
+
+
+def test_float32_and_int8_run_in_one_xnnpack_partition(exported):
+    """Issue 17: the whole classifier on LiteRT's CPU delegate, int8 included (with h-swish
+    as the HARD_SWISH kernel, int8 V3-Small was cut into 20 partitions)."""
+    _, _, rows, _ = exported
+    for fmt in ("tflite_float32", "tflite_int8"):
+        row = rows[fmt]
+        assert row["xnnpack_partitions"] == 1, (fmt, row)
+        # Left to LiteRT: only the input's and output's ops (uint8 pixels to float32 or int8,
+        # the int8 softmax), not one inside the network.
+        assert set(row["undelegated_ops"]) <= {"CAST", "QUANTIZE", "SOFTMAX"}, (fmt, row)
+
+
+def test_int8_hard_swish_kernel_form_is_kept_on_request(tmp_path):
+    """--int8_hard_swish=kernel: the fused HARD_SWISH op in int8, for runtimes whose int8
+    kernels have it; XNNPACK then leaves each one to LiteRT's built-in kernels."""
+    model = build("v3_small", width=WIDTH, input_shape=(SIZE, SIZE, 3), num_classes=6)
+    serving = export.Serving(model, export.hook_for("classification"))
+    pixels = np.random.default_rng(0).uniform(0, 255, (4, 1, SIZE, SIZE, 3)).astype("float32")
+    path = export.export(serving, ["tflite_int8"], str(tmp_path), representative=lambda: pixels,
+                         int8_hard_swish="kernel")["tflite_int8"]
+    with open(path, "rb") as f:
+        report = graph.hard_activations(model, f.read())
+    hard_swish, _ = graph.hard_activation_layers(model)
+    assert report["hard_swish_form"] == "kernel" and report["hard_swish_kernels"] == hard_swish
+    partitions, left = runners.xnnpack_partitions(path)
+    assert left.get("HARD_SWISH") == hard_swish and partitions > 1, (partitions, left)
+    with pytest.raises(UserError, match="int8 h-swish form must be one of elementwise, kernel"):
+        export.converters.tflite_bytes(serving, "tflite_int8", representative=lambda: pixels,
+                                       int8_hard_swish="fused")
 
 
 def test_tflite_signature_takes_pixels_and_int8_takes_raw_pixels(exported):
@@ -324,7 +361,7 @@ def test_export_py_writes_the_artifacts_the_table_and_the_json(run_dir, tmp_path
     bad = {
         "missing model dir": run(f"--model_dir={tmp_path / 'nope'}"),
         "contradicting flags": run(f"--model_dir={run_dir}", "--format=onnx",
-                                   "--int8_io=int8"),
+                                   "--int8_hard_swish=kernel"),
     }
     metrics = tmp_path / "metrics.json"
     good = run(f"--model_dir={run_dir}", "--format=tflite_float32,keras",

@@ -166,6 +166,25 @@ def test_tflite_detection_postprocess_op_runs_in_litert_with_the_keras_detection
     np.testing.assert_array_equal(outputs["classes"][0, :top], keras_outputs["classes"][0, :top])
 
 
+def test_int8_ssdlite_runs_in_one_xnnpack_partition_beside_the_nms_op(detector, shapes_images,
+                                                                      tmp_path):
+    """Issue 17: the int8 detector's network on LiteRT's CPU delegate in one piece (h-swish
+    as XNNPACK's int8 ops, the six prediction maps concatenated four at a time)."""
+    model, threshold = detector
+    hook = detection.DetectionExport(detection.anchors_for(model), postprocess="tflite_op",
+                                     score_threshold=threshold)
+    images, _ = shapes_images
+    path = export.export(export.Serving(model, hook), ["tflite_int8"], str(tmp_path),
+                         representative=lambda: (x[None].astype("float32") for x in images[:8])
+                         )["tflite_int8"]
+    partitions, left = runners.xnnpack_partitions(path)
+    # Left: the NMS op and the post-processing around it, which XNNPACK has no int8 kernels
+    # for: the cap on the size deltas (MINIMUM) and the clip of the NMS's boxes to the image
+    # (QUANTIZE, RELU); not one op of the network. Each of those splits off a small partition.
+    assert left == {"TFLite_Detection_PostProcess": 1, "MINIMUM": 1, "QUANTIZE": 1,
+                    "RELU": 1}, (partitions, left)
+
+
 def test_int8_with_the_graph_nms_is_refused_in_one_line(detector, tmp_path):
     model, _ = detector
     serving = export.Serving(model, detection.DetectionExport(detection.anchors_for(model)))

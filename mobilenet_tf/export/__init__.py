@@ -21,11 +21,12 @@ import os
 from mobilenet_tf import UserError, labels
 from mobilenet_tf.export import classification, converters, detection, segmentation
 from mobilenet_tf.export.hook import ExportHook
-from mobilenet_tf.export.converters import FILENAMES, FORMATS, INT8_IO_TYPES
+from mobilenet_tf.export.converters import (FILENAMES, FORMATS, INT8_HARD_SWISH_FORMS,
+                                            INT8_IO_TYPES)
 from mobilenet_tf.export.report import check, table
 from mobilenet_tf.export.serving import INPUT_TYPES, Serving
 
-__all__ = ["ExportHook", "FILENAMES", "FORMATS", "INPUT_TYPES", "INT8_IO_TYPES", "Serving",
+__all__ = ["ExportHook", "FILENAMES", "FORMATS", "INPUT_TYPES", "INT8_HARD_SWISH_FORMS", "INT8_IO_TYPES", "Serving",
            "check", "export", "hook_for", "parse_formats", "table"]
 
 
@@ -54,18 +55,21 @@ def parse_formats(names, hook=None):
     return list(dict.fromkeys(names))
 
 
-def export(serving, formats, output_dir, *, representative=None, int8_io="uint8"):
+def export(serving, formats, output_dir, *, representative=None, int8_io="uint8",
+           int8_hard_swish="elementwise"):
     """Writes each of `formats` into output_dir; {format: path} in the order given.
 
     representative (tflite_int8 only): a callable returning an iterable of (1, H, W, 3)
-    float32 pixel batches from the training split, for calibration. With serving.labels,
+    float32 pixel batches from the training split, for calibration; int8_hard_swish: how
+    tflite_int8 writes h-swish (converters.INT8_HARD_SWISH_FORMS). With serving.labels,
     labels.txt and labels.json are written next to the artifacts (and embedded in them).
     """
     for fmt in formats:   # a format the task cannot export fails before anything is written
         serving.hook.check_format(fmt)
     os.makedirs(output_dir, exist_ok=True)
     artifacts = {fmt: converters.write(fmt, serving, output_dir, representative=representative,
-                                       int8_io=int8_io) for fmt in formats}
+                                       int8_io=int8_io, int8_hard_swish=int8_hard_swish)
+                 for fmt in formats}
     if serving.labels:   # what an app reads next to the model (labels.txt, labels.json)
         labels.write_files(output_dir, serving.labels)
     return artifacts

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 
+import keras
 import tensorflow as tf
 # The converter's own freezing step (variables -> constants): the public
 # TFLiteConverter.from_concrete_functions would otherwise keep Keras 3's resource variables
@@ -39,14 +40,22 @@ FILENAMES = {
 FORMATS = tuple(FILENAMES)
 TFLITE_FORMATS = tuple(fmt for fmt in FORMATS if fmt.startswith("tflite_"))
 INT8_IO_TYPES = ("uint8", "int8")
+# How tflite_int8 writes h-swish: "elementwise" (relu6(x + 3) * (x / 6): an ADD with a fused
+# RELU6 and two MULs, which XNNPACK, LiteRT's CPU delegate on phones and desktops, runs in
+# int8) or "kernel" (the fused HARD_SWISH op: XNNPACK has no int8 one, so each h-swish
+# cuts the delegated graph and runs on LiteRT's slower built-in kernel; for runtimes whose
+# int8 kernels have it). Float formats always get the HARD_SWISH kernel.
+INT8_HARD_SWISH_FORMS = ("elementwise", "kernel")
 ONNX_OPSET = 17   # ONNX Runtime 1.16+ and TensorRT 8.6+ read it
 
 
-def write(fmt, serving, output_dir, *, representative=None, int8_io="uint8"):
+def write(fmt, serving, output_dir, *, representative=None, int8_io="uint8",
+          int8_hard_swish="elementwise"):
     """Exports `serving` in format `fmt` into output_dir; returns the artifact's path.
 
     representative: for tflite_int8, a callable returning an iterable of (1, H, W, 3)
-    float32 pixel batches drawn from the training split (calibration).
+    float32 pixel batches drawn from the training split (calibration). int8_hard_swish: one
+    of INT8_HARD_SWISH_FORMS.
     """
     if fmt not in FILENAMES:
         raise UserError(f"unknown format '{fmt}'; choose from {', '.join(FORMATS)}")
@@ -55,7 +64,8 @@ def write(fmt, serving, output_dir, *, representative=None, int8_io="uint8"):
         if fmt == "saved_model":
             _saved_model(serving, partial)
         elif fmt.startswith("tflite_"):
-            content = tflite_bytes(serving, fmt, representative=representative, int8_io=int8_io)
+            content = tflite_bytes(serving, fmt, representative=representative, int8_io=int8_io,
+                                   int8_hard_swish=int8_hard_swish)
             with open(partial, "wb") as f:
                 f.write(content)
         elif fmt == "onnx":
@@ -110,7 +120,8 @@ def _saved_model(serving, path):
             tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
 
 
-def tflite_bytes(serving, fmt, *, representative=None, int8_io="uint8"):
+def tflite_bytes(serving, fmt, *, representative=None, int8_io="uint8",
+                 int8_hard_swish="elementwise"):
     """The LiteRT flatbuffer of `serving` for one of the tflite_* formats (batch 1: the
     static shape phone delegates want)."""
     int8 = fmt == "tflite_int8"
@@ -118,6 +129,39 @@ def tflite_bytes(serving, fmt, *, representative=None, int8_io="uint8"):
         raise UserError("tflite_int8 needs representative images from the training split")
     if int8 and int8_io not in INT8_IO_TYPES:
         raise UserError(f"int8 input/output type must be uint8 or int8, got '{int8_io}'")
+    if int8_hard_swish not in INT8_HARD_SWISH_FORMS:
+        raise UserError(f"int8 h-swish form must be one of {', '.join(INT8_HARD_SWISH_FORMS)}, "
+                        f"got '{int8_hard_swish}'")
+    with (elementwise_hard_swish(serving.model) if int8 and int8_hard_swish == "elementwise"
+          else contextlib.nullcontext()):
+        return _tflite_bytes(serving, fmt, representative, int8_io)
+
+
+def _hard_swish_elementwise(x):
+    # x / 6 as a multiply: the converter keeps this form unfused (x * relu6(x + 3) / 6 would
+    # become HARD_SWISH again).
+    return keras.ops.relu6(x + 3.0) * (x * (1.0 / 6.0))
+
+
+@contextlib.contextmanager
+def elementwise_hard_swish(model):
+    """Within the block the model's h-swish activation layers compute relu6(x + 3) * (x / 6)
+    (the same function, as elementwise ops) when traced; see INT8_HARD_SWISH_FORMS."""
+    swapped = [layer for layer in model._flatten_layers()
+               if getattr(getattr(layer, "activation", None), "__name__", None)
+               in ("hard_swish", "hard_silu") and isinstance(layer, keras.layers.Activation)]
+    originals = [layer.activation for layer in swapped]
+    for layer in swapped:
+        layer.activation = _hard_swish_elementwise
+    try:
+        yield model
+    finally:
+        for layer, activation in zip(swapped, originals):
+            layer.activation = activation
+
+
+def _tflite_bytes(serving, fmt, representative, int8_io):
+    int8 = fmt == "tflite_int8"
     # int8: a float input marked as exactly [0, 255], quantized by the converter to the
     # requested integer type; raw pixels in (uint8), pixels - 128 (int8).
     # A hook with tflite_outputs (detection) adds its part after the model is frozen:

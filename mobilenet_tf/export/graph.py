@@ -6,6 +6,8 @@ do with relu6(x + 3) / 6 is fold the + 3 into the bias of the op before it, fuse
 as that op's activation, and leave one MUL by 1/6 (on V3's squeeze-excite gates: a 1x1
 conv with fused RELU6, then MUL). A chain of ADD, RELU6 / MINIMUM / MAXIMUM, MUL, DIV ops
 instead means the pattern was missed and costs several kernel launches per activation.
+tflite_int8 writes h-swish as an ADD with a fused RELU6 and two MULs on purpose (XNNPACK has
+no int8 HARD_SWISH; converters.INT8_HARD_SWISH_FORMS): the "elementwise" form.
 """
 import collections
 
@@ -54,9 +56,19 @@ def hard_activations(model, content, ignore=None):
     # A true sigmoid (LR-ASPP's pooling gate, section 6.4) is one LOGISTIC kernel, not a miss.
     loose -= collections.Counter({"LOGISTIC": _activation_counts(model)["sigmoid"]})
     loose = dict(loose)
+    # h-swish as the HARD_SWISH kernel, or (tflite_int8's default, converters.
+    # INT8_HARD_SWISH_FORMS) as an ADD with a fused RELU6 and MULs: one fused RELU6 each.
+    if not hard_swish:
+        form = None
+    elif kernels == hard_swish:
+        form = "kernel"
+    elif kernels == 0 and fused_relu6 >= hard_sigmoid + hard_swish:
+        form = "elementwise"
+    else:
+        form = "missed"
     return {"hard_swish_layers": hard_swish, "hard_swish_kernels": kernels,
-            "hard_sigmoid_layers": hard_sigmoid, "fused_relu6": fused_relu6,
-            "loose_elementwise": loose,
+            "hard_swish_form": form, "hard_sigmoid_layers": hard_sigmoid,
+            "fused_relu6": fused_relu6, "loose_elementwise": loose,
             # Loose ops only count against a model that has hard activations to lose.
-            "fused": (kernels == hard_swish and fused_relu6 >= hard_sigmoid
+            "fused": (form != "missed" and fused_relu6 >= hard_sigmoid
                       and not (loose and (hard_swish or hard_sigmoid)))}

@@ -1,7 +1,7 @@
 """Checks exported artifacts against the Keras model on held-out images and prints the
 table: format, size, the task's agreement columns, latency per image at 1 and all threads,
 whether the artifact carries the run's label map, and (TFLite) whether the hard activations
-became fused kernels."""
+became fused kernels and how many XNNPACK partitions the graph runs in."""
 import os
 
 import numpy as np
@@ -31,7 +31,8 @@ def check(serving, artifacts, images, labels, *, latency_runs=50, threads=None):
     Each row: format, path, size_bytes, the task hook's compare() metrics, labels_match
     (when serving has labels: whether the artifact carries the same label map), latency_ms
     ({threads: median ms per image}, for TFLite and ONNX; latency_runs=0 skips it) and,
-    for TFLite, `graph` (graph.hard_activations).
+    for TFLite, `graph` (graph.hard_activations), `xnnpack_partitions` and
+    `undelegated_ops` (runners.xnnpack_partitions).
     """
     threads = threads or sorted({1, runners.all_threads()})
     reference = reference_outputs(serving, images)
@@ -52,6 +53,7 @@ def check(serving, artifacts, images, labels, *, latency_runs=50, threads=None):
             with open(path, "rb") as f:
                 ignore = hook.tflite_postprocess_ops(serving.model)
                 row["graph"] = graph.hard_activations(serving.model, f.read(), ignore)
+            row["xnnpack_partitions"], row["undelegated_ops"] = runners.xnnpack_partitions(path)
         rows.append(row)
     return rows
 
@@ -65,7 +67,7 @@ def table(rows, hook):
     threads = sorted({t for row in rows for t in row.get("latency_ms", {})}, key=int)
     header = (["format", "size"] + [title for _, title, _ in hook.TABLE_COLUMNS]
               + [f"ms/image, {t} thread{'s' * (t != '1')}" for t in threads]
-              + ["labels", "hard act. fused"])
+              + ["labels", "hard act. fused", "XNNPACK partitions"])
     lines = ["| " + " | ".join(header) + " |",
              "|---|" + "---:|" * (len(header) - 2) + "---|"]
     for row in rows:
@@ -75,5 +77,8 @@ def table(rows, hook):
                   for t in threads]
         cells.append({True: "yes", False: "NO"}.get(row.get("labels_match"), "-"))
         cells.append({True: "yes", False: "NO"}.get(row.get("graph", {}).get("fused"), "-"))
+        cells.append(runners.describe_partitions(row["xnnpack_partitions"],
+                                                 row["undelegated_ops"])
+                     if "xnnpack_partitions" in row else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

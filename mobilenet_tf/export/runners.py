@@ -3,6 +3,7 @@ and returns the signature's outputs as float32 numpy arrays (integer outputs deq
 so every format is compared with the Keras model the same way. TFLite files run in the
 LiteRT interpreter (ai-edge-litert; tf.lite.Interpreter is deprecated), ONNX files in
 ONNX Runtime; both also time one image at a given thread count."""
+import collections
 import os
 import time
 
@@ -98,6 +99,44 @@ class TFLiteRunner:
         index = interpreter.get_input_details()[0]["index"]
         interpreter.set_tensor(index, self.encode(image))
         return _median_ms(interpreter.invoke, runs)
+
+
+def xnnpack_partitions(path):
+    """(partitions, {op: count}) of a .tflite file in the LiteRT interpreter as it runs by
+    default: how many subgraphs the XNNPACK delegate took, and the ops it left to LiteRT's
+    built-in kernels (inside the network each one splits the delegated graph and runs
+    slower). One partition is the whole network on XNNPACK; left beside it are ops at the
+    input and output (CAST of uint8 pixels, int8's QUANTIZE and SOFTMAX) and detection's NMS
+    custom op."""
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_path=path, num_threads=1)
+    interpreter.allocate_tensors()
+    # The interpreter lists the file's ops and, after them, one DELEGATE node per partition;
+    # an op belongs to a partition when it lies between that node's inputs and outputs.
+    ops = interpreter._get_ops_details()
+    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
+    original = [op for op in ops if op["op_name"] != "DELEGATE"]
+    producer = {tensor: op["index"] for op in original for tensor in op["outputs"]}
+    by_index = {op["index"]: op for op in original}
+    covered = set()
+    for delegate in delegates:
+        boundary, stack = set(delegate["inputs"]), list(delegate["outputs"])
+        while stack:
+            tensor = stack.pop()
+            index = producer.get(tensor)
+            if tensor in boundary or index is None or index in covered:
+                continue
+            covered.add(index)
+            stack.extend(by_index[index]["inputs"])
+    left = collections.Counter(op["op_name"] for op in original if op["index"] not in covered)
+    return len(delegates), dict(left)
+
+
+def describe_partitions(partitions, left):
+    """xnnpack_partitions' result in a few words: "1", "1 + QUANTIZE x2, SOFTMAX"."""
+    ops = ", ".join(f"{name} x{count}" if count > 1 else name
+                    for name, count in sorted(left.items()))
+    return f"{partitions} + {ops}" if ops else str(partitions)
 
 
 class OnnxRunner:

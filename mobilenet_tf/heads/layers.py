@@ -103,6 +103,8 @@ class FittedAveragePool(keras.layers.Layer):
         height, width = x.shape[1], x.shape[2]
         if _static(height) is not None and _static(width) is not None:
             kernel, _ = self._windows(height, width)
+            if kernel == (height, width):   # the whole map: a MEAN, which XNNPACK runs in
+                return ops.mean(x, axis=(1, 2), keepdims=True)   # int8 (AVERAGE_POOL_2D: not)
             return ops.average_pool(x, kernel, self.strides, padding="valid")
         dtype = x.dtype
         x = ops.cast(x, "float32")

@@ -99,10 +99,24 @@ def ssdlite_head(features, num_classes, *, width=1.0, extra_depths=EXTRA_DEPTHS,
                                  f"class_predictor_{level}", norm, bias=bias))
     # float32 outputs under mixed precision: the losses and the decoding want them.
     box_out = layers.Activation("linear", dtype="float32", name="boxes")(
-        layers.Concatenate(axis=1, name="box_concat")(boxes))
+        concatenate_in_fours(boxes, "box_concat"))
     class_out = layers.Activation("linear", dtype="float32", name="classes")(
-        layers.Concatenate(axis=1, name="class_concat")(classes))
+        concatenate_in_fours(classes, "class_concat"))
     return {"boxes": box_out, "classes": class_out}
+
+
+def concatenate_in_fours(tensors, name):
+    """Concatenates along axis 1, at most four tensors per CONCATENATION op (the last one
+    named `name`): XNNPACK, LiteRT's CPU delegate, takes concatenations of up to four
+    inputs, and a larger one is left to LiteRT's own kernels, cutting the delegated graph
+    in two (the six prediction maps of SSDLite)."""
+    groups = [tensors[start:start + 4] for start in range(0, len(tensors), 4)]
+    if len(groups) == 1:
+        return layers.Concatenate(axis=1, name=name)(tensors)
+    parts = [group[0] if len(group) == 1 else
+             layers.Concatenate(axis=1, name=f"{name}_{k}")(group)
+             for k, group in enumerate(groups)]
+    return concatenate_in_fours(parts, name)
 
 
 def _backbone(family, *, width, input_shape, reduced_tail, minimalistic, norm_options,
