@@ -32,6 +32,12 @@ TOLERANCE = {"saved_model": 1e-4, "keras": 1e-4, "onnx": 1e-4, "tflite_float32":
 # to 0.026, where the trained runs move by 0.002-0.005.)
 TRAINED_RUNS = {"mobilenet_v2": "trained_shapes_run_v2",
                 "mobilenet_v3_small": "trained_shapes_run"}
+# V3-Small goes through every format; V2 (no hard activations, plain ReLU6 graph) through the
+# TFLite ones, whose quantisation is what differs between the two (the V2 int8 check is issue
+# 16's), not SavedModel, ONNX or .keras, which convert any graph alike.
+FORMATS_OF = {"mobilenet_v3_small": export.FORMATS,
+              "mobilenet_v2": ("tflite_float32", "tflite_float16", "tflite_dynamic",
+                               "tflite_int8")}
 
 
 def trained_model(run):
@@ -75,7 +81,7 @@ def exported_model(request, name):
         if not rows_file.exists():
             calibration, images, labels = run_images(config)
             artifacts = export.export(
-                serving, export.FORMATS, str(output_dir),
+                serving, FORMATS_OF[name], str(output_dir),
                 representative=lambda: (x[None].astype("float32") for x in calibration))
             rows = export.check(serving, artifacts, images, labels, latency_runs=2)
             print(f"\n{name}\n{export.table(rows, serving.hook)}")
@@ -92,10 +98,11 @@ def exported(request):
 
 
 def test_every_format_is_written_and_nothing_partial_is_left(exported):
-    _, _, rows, output_dir = exported
-    assert sorted(os.listdir(output_dir)) == sorted([*export.FILENAMES.values(),
-                                                     "labels.json", "labels.txt"])
-    assert list(rows) == list(export.FORMATS)
+    name, _, rows, output_dir = exported
+    assert sorted(os.listdir(output_dir)) == sorted(
+        [export.FILENAMES[fmt] for fmt in FORMATS_OF[name]] + ["labels.json", "labels.txt"])
+    assert list(rows) == list(FORMATS_OF[name])
+    assert FORMATS_OF["mobilenet_v3_small"] == export.FORMATS
 
 
 def test_every_artifact_carries_the_runs_labels(exported):
@@ -106,13 +113,16 @@ def test_every_artifact_carries_the_runs_labels(exported):
                               "category_ids": None}
     assert all(row["labels_match"] is True for row in rows.values()), rows
     assert (output_dir / "labels.txt").read_text().split() == list(shapes.CLASS_NAMES)
-    saved = tf.saved_model.load(str(output_dir / "saved_model"))
-    assert json.loads(tf.io.read_file(saved.labels.asset_path).numpy()) == serving.labels
+    if "saved_model" in rows:
+        saved = tf.saved_model.load(str(output_dir / "saved_model"))
+        assert json.loads(tf.io.read_file(saved.labels.asset_path).numpy()) == serving.labels
 
 
 @pytest.mark.parametrize("fmt", sorted(TOLERANCE))
 def test_float_formats_agree_with_keras(exported, fmt):
-    _, _, rows, _ = exported
+    name, _, rows, _ = exported
+    if fmt not in rows:
+        pytest.skip(f"{name} is exported in {', '.join(FORMATS_OF[name])} only")
     row = rows[fmt]
     assert row["max_abs_diff"] <= TOLERANCE[fmt], row
     assert row["top1_agreement"] >= (1.0 if TOLERANCE[fmt] <= 1e-4 else 0.95), row
@@ -140,10 +150,12 @@ def test_dynamic_range_keeps_the_top1(exported):
 
 def test_latency_is_measured_at_one_and_all_threads(exported):
     _, _, rows, _ = exported
-    for fmt in ("tflite_float32", "tflite_int8", "onnx"):
+    timed = {"tflite_float32", "tflite_int8", "onnx"} & set(rows)
+    assert {"tflite_float32", "tflite_int8"} <= timed
+    for fmt in timed:
         assert set(rows[fmt]["latency_ms"]) == {"1", str(len(os.sched_getaffinity(0)))}
         assert all(ms > 0 for ms in rows[fmt]["latency_ms"].values())
-    assert "latency_ms" not in rows["saved_model"]
+    assert "latency_ms" not in rows.get("saved_model", {})
 
 
 def test_hard_activations_are_fused_kernels_in_float_and_xnnpack_ops_in_int8(exported):
