@@ -96,31 +96,39 @@ def resolved_config(*args):
         flags.FLAGS.unparse_flags()
 
 
-def evaluated_metrics(model_dir, *args):
-    """What `evaluate.py --model_dir=model_dir ARGS --metrics_out=...` writes, after checking
-    it succeeded. Run in this process, from the repository root, as the command line would:
-    the suite's TensorFlow is loaded already (a subprocess costs ~5 CPU s of start-up)."""
+def run_here(script, *args):
+    """`python SCRIPT ARGS` (train.py or evaluate.py) run in this process, from the
+    repository root, as the command line would: the suite's TensorFlow is loaded already (a
+    subprocess costs ~5 CPU s of start-up). Returns (exit code, its stderr)."""
     from absl import flags
     from mobilenet_tf import cli
     sys.path.insert(0, REPO_ROOT)
-    import evaluate
+    module = __import__(script[:-len(".py")])
     if "model" not in flags.FLAGS:
         cli.define_flags()
     if "checkpoint" not in flags.FLAGS:
         cli.define_saved_model_flags()
-    metrics_out = os.path.join(model_dir, "evaluated_metrics.json")
     stderr, argv, cwd = io.StringIO(), sys.argv, os.getcwd()
     flags.FLAGS.unparse_flags()
-    sys.argv = ["evaluate.py", f"--model_dir={model_dir}", *args, f"--metrics_out={metrics_out}"]
+    sys.argv = [script, *args]
     try:
         os.chdir(REPO_ROOT)
         with contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exit_:
-            cli.run(evaluate.main)
+            cli.run(module.main)
     finally:
         sys.argv = argv
         os.chdir(cwd)
         flags.FLAGS.unparse_flags()
-    assert exit_.value.code in (0, None), stderr.getvalue()[-3000:]
+    return exit_.value.code, stderr.getvalue()
+
+
+def evaluated_metrics(model_dir, *args):
+    """What `evaluate.py --model_dir=model_dir ARGS --metrics_out=...` writes (run_here),
+    after checking it succeeded."""
+    metrics_out = os.path.join(model_dir, "evaluated_metrics.json")
+    code, stderr = run_here("evaluate.py", f"--model_dir={model_dir}", *args,
+                            f"--metrics_out={metrics_out}")
+    assert code in (0, None), stderr[-3000:]
     with open(metrics_out) as f:
         return json.load(f)
 

@@ -3,21 +3,17 @@ own_segmentation.py; finetune.py for a folder) derive their settings from the da
 short run of each learns a small fixture written in the real on-disk format (a COCO JSON
 with category ids 3, 7, 11; images/ and masks/ PNGs; class folders), and the flags still
 win."""
-import contextlib
-import io
 import json
 import os
-import sys
 import time
 
 import ml_collections
 import numpy as np
 import PIL.Image
 import pytest
-from absl import flags
 
-from conftest import photo, resolved_config
-from mobilenet_tf import UserError, cli, config as config_lib, data
+from conftest import photo, resolved_config, run_here
+from mobilenet_tf import UserError, config as config_lib, data
 from mobilenet_tf.data import coco, shapes
 from mobilenet_tf.data.source import Survey
 
@@ -286,25 +282,13 @@ MIN_TOP1 = 0.8          # measured top-1 1.0, 1.0 (seeds 0, 1), 15 CPU seconds
 
 
 def train_here(model_dir, arguments):
-    """`python train.py ARGUMENTS --model_dir=MODEL_DIR` run in this process (the suite's
-    process has TensorFlow loaded already, which saves a subprocess's start-up): (exit code,
-    its stderr, final_metrics.json, config.json, CPU seconds)."""
-    import train
-    if "model" not in flags.FLAGS:
-        cli.define_flags()
-    flags.FLAGS.unparse_flags()
-    stderr, started, argv = io.StringIO(), time.process_time(), sys.argv
-    sys.argv = ["train.py", *arguments, f"--model_dir={model_dir}"]
-    try:
-        with contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exit_:
-            cli.run(train.main)
-    finally:
-        sys.argv = argv
-        flags.FLAGS.unparse_flags()
+    """`python train.py ARGUMENTS --model_dir=MODEL_DIR` run in this process (run_here),
+    checked to succeed: (its stderr, final_metrics.json, config.json, CPU seconds)."""
+    started = time.process_time()
+    code, stderr = run_here("train.py", *arguments, f"--model_dir={model_dir}")
     read = lambda name: json.loads((model_dir / name).read_text())
-    assert exit_.value.code in (0, None), stderr.getvalue()[-3000:]
-    return (stderr.getvalue(), read("final_metrics.json"), read("config.json"),
-            time.process_time() - started)
+    assert code in (0, None), stderr[-3000:]
+    return stderr, read("final_metrics.json"), read("config.json"), time.process_time() - started
 
 
 def _trained(tmp_path_factory, name, data_dir, arguments):

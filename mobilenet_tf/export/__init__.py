@@ -26,8 +26,8 @@ from mobilenet_tf.export.converters import (FILENAMES, FORMATS, INT8_HARD_SWISH_
 from mobilenet_tf.export.report import check, table
 from mobilenet_tf.export.serving import INPUT_TYPES, Serving
 
-__all__ = ["ExportHook", "FILENAMES", "FORMATS", "INPUT_TYPES", "INT8_HARD_SWISH_FORMS", "INT8_IO_TYPES", "Serving",
-           "check", "export", "hook_for", "parse_formats", "table"]
+__all__ = ["ExportHook", "FILENAMES", "FORMATS", "INPUT_TYPES", "INT8_HARD_SWISH_FORMS",
+           "INT8_IO_TYPES", "Serving", "check", "export", "hook_for", "parse_formats", "table"]
 
 
 def hook_for(task, config=None, **options):

@@ -26,7 +26,7 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from mobilenet_tf import UserError, labels
-from mobilenet_tf.export import errors
+from mobilenet_tf.export import errors, graph
 
 FILENAMES = {
     "saved_model": "saved_model",
@@ -148,8 +148,8 @@ def elementwise_hard_swish(model):
     """Within the block the model's h-swish activation layers compute relu6(x + 3) * (x / 6)
     (the same function, as elementwise ops) when traced; see INT8_HARD_SWISH_FORMS."""
     swapped = [layer for layer in model._flatten_layers()
-               if getattr(getattr(layer, "activation", None), "__name__", None)
-               in ("hard_swish", "hard_silu") and isinstance(layer, keras.layers.Activation)]
+               if isinstance(layer, keras.layers.Activation)
+               and graph.activation_name(layer) in graph.HARD_SWISH_NAMES]
     originals = [layer.activation for layer in swapped]
     for layer in swapped:
         layer.activation = _hard_swish_elementwise

@@ -31,16 +31,23 @@ def ops(content):
     return counts
 
 
+# Keras names its hard_swish function hard_silu.
+HARD_SWISH_NAMES = ("hard_swish", "hard_silu")
+
+
+def activation_name(layer):
+    """The name of a layer's activation function (None without one)."""
+    return getattr(getattr(layer, "activation", None), "__name__", None)
+
+
 def _activation_counts(model):
-    return collections.Counter(
-        getattr(getattr(layer, "activation", None), "__name__", None) for layer in model.layers)
+    return collections.Counter(activation_name(layer) for layer in model.layers)
 
 
 def hard_activation_layers(model):
     """(hard_swish layers, hard_sigmoid layers) of a Keras model."""
     kinds = _activation_counts(model)
-    # Keras names its hard_swish function hard_silu.
-    return kinds["hard_swish"] + kinds["hard_silu"], kinds["hard_sigmoid"]
+    return sum(kinds[name] for name in HARD_SWISH_NAMES), kinds["hard_sigmoid"]
 
 
 def hard_activations(model, content, ignore=None):
