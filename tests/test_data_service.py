@@ -1,7 +1,8 @@
 """tf.data service (`--data_service`, `python -m mobilenet_tf.data.service`): train.py through a
 dispatcher and two workers ends at the accuracy of the run without it; a worker killed mid-run
-leaves training to the other; trainers sharing a job get different batches; an address that
-does not answer is one line and exit code 2, within seconds."""
+leaves training to the other; trainers sharing a job get different batches; a dispatcher
+restarted with its work dir resumes its job; an address that does not answer is one line and
+exit code 2, within seconds."""
 import json
 import os
 import shutil
@@ -147,6 +148,24 @@ def test_trainers_sharing_a_job_get_different_batches(dispatcher, local_workers)
         values.extend(value for batch in reader for value in batch.numpy().tolist())
     assert seen[0] and seen[1]
     assert sorted(seen[0] + seen[1]) == list(range(60))   # each example once, to one trainer
+
+
+def test_a_dispatcher_restarted_with_its_work_dir_resumes_the_job(tmp_path):
+    port, journal = _free_port(), str(tmp_path / "journal")
+    dispatcher = service.start_dispatcher(port=port, work_dir=journal)
+    worker = service.start_worker(dispatcher.target, worker_address="localhost")
+    try:
+        batches = tf.data.Dataset.range(600).batch(10)
+        seen = []
+        for batch in service.distribute(batches, dispatcher.target):
+            seen.extend(batch.numpy().tolist())
+            if len(seen) == 100:   # preempted mid-job, restarted on the same port and journal
+                dispatcher.stop()
+                dispatcher = service.start_dispatcher(port=port, work_dir=journal)
+        assert sorted(seen) == list(range(600))   # the job went on: every example once
+    finally:
+        worker.stop()
+        dispatcher.stop()
 
 
 def test_an_address_that_does_not_answer_is_one_line_and_exit_2(train_main, monkeypatch,
