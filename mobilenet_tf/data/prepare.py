@@ -6,7 +6,8 @@ decode is paid once, not every epoch.
     python -m mobilenet_tf.data.prepare --dataset=coco --data_dir=IN --output_dir=OUT --max_side=640
     python -m mobilenet_tf.data.prepare --dataset=coco_json --annotation_file=IN/train.json \\
         --output_dir=OUT --max_side=640
-    python -m mobilenet_tf.data.prepare --dataset=masks --data_dir=IN --output_dir=OUT --max_side=1024
+    python -m mobilenet_tf.data.prepare --dataset=masks --data_dir=IN --output_dir=OUT \\
+        --max_side=1024
 
 --min_side=N scales each image so its shorter side is N (ImageNet's classic 256, the
 evaluation resize the 0.875 central crop assumes); --max_side=N so its longer side is N
