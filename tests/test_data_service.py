@@ -187,3 +187,12 @@ def test_an_address_that_does_not_answer_is_one_line_and_exit_2(train_main, monk
     assert exit_.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "does not answer" in lines[0]
+
+
+def test_a_dispatcher_on_a_port_in_use_is_one_line_and_exit_2(dispatcher, capsys):
+    busy = dispatcher.target.rsplit(":", 1)[1]   # gRPC would silently share it
+    with pytest.raises(SystemExit) as exit_:
+        service.main(["dispatcher", f"--port={busy}"])
+    assert exit_.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"port {busy} is in use" in lines[0], lines

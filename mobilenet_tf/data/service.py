@@ -131,6 +131,20 @@ def build_inputs(task, config, split, *, input_context=None, epoch=0, job=None):
 
 # -- Servers ----------------------------------------------------------------------------------
 
+def _check_port_free(port):
+    """UserError when another server listens on `port` (gRPC binds with SO_REUSEPORT, so a
+    second dispatcher would silently share the port with the first)."""
+    if not port:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("", port))
+        except OSError as error:
+            raise UserError(f"port {port} is in use ({error.strerror}); choose another "
+                            "--port") from None
+
+
 def start_dispatcher(port=0, work_dir=None, worker_timeout_s=WORKER_TIMEOUT_S):
     """A dispatcher serving on `port` (0: any free one) in this process. work_dir: its
     journal, from which a restarted dispatcher recovers its datasets and jobs. UserError when
@@ -138,6 +152,7 @@ def start_dispatcher(port=0, work_dir=None, worker_timeout_s=WORKER_TIMEOUT_S):
     config = _service.DispatcherConfig(
         port=port, protocol=PROTOCOL, work_dir=work_dir or None,
         fault_tolerant_mode=bool(work_dir), worker_timeout_ms=int(worker_timeout_s * 1000))
+    _check_port_free(port)
     try:
         return _service.DispatchServer(config)
     except tf.errors.OpError as error:
@@ -154,6 +169,7 @@ def start_worker(dispatcher, port=0, worker_address=None):
     address = worker_address or socket.gethostname()
     if ":" not in address:
         address += ":%port%"
+    _check_port_free(port)
     try:
         return _service.WorkerServer(_service.WorkerConfig(
             dispatcher_address=f"{host}:{dispatcher_port}", worker_address=address, port=port,
