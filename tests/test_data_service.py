@@ -150,6 +150,32 @@ def test_trainers_sharing_a_job_get_different_batches(dispatcher, local_workers)
     assert sorted(seen[0] + seen[1]) == list(range(60))   # each example once, to one trainer
 
 
+def test_the_trainers_of_a_multi_worker_run_share_the_epoch(dispatcher, local_workers):
+    """What each trainer's dataset_fn builds under a 2-worker strategy: the same dataset for
+    both (else the dispatcher refuses to share the job), per-replica batches, and the epoch's
+    examples split between them rather than read by both."""
+    from conftest import resolved_config
+    from mobilenet_tf.tasks import TASKS
+    local_workers(2)
+    config = resolved_config(f"--data_service={dispatcher.target}", "--batch_size=16",
+                             "--config.dataset.image_size=32",
+                             "--config.dataset.options.num_examples=64")
+    trainers = [service.build_inputs(
+        TASKS["classification"], config, "train", job="run-epoch0-step0",
+        input_context=tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=i,
+                                                 num_replicas_in_sync=2))[0]
+                for i in range(2)]
+    iterators = [iter(dataset) for dataset in trainers]
+    seen = [set(), set()]
+    for _ in range(3):   # 3 steps of both trainers: 48 of the epoch's 64 examples
+        for trainer, iterator in enumerate(iterators):
+            images, labels = next(iterator)
+            assert images.shape == (8, 32, 32, 3) and labels.shape == (8,)
+            seen[trainer].update(image.tobytes() for image in images.numpy())
+    assert len(seen[0]) == len(seen[1]) == 24
+    assert not seen[0] & seen[1]
+
+
 def test_a_dispatcher_restarted_with_its_work_dir_resumes_the_job(tmp_path):
     port, journal = _free_port(), str(tmp_path / "journal")
     dispatcher = service.start_dispatcher(port=port, work_dir=journal)
