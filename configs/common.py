@@ -83,6 +83,7 @@ def base(model="mobilenet_v3_small", dataset="shapes"):
         mixed_precision="auto",     # auto | float32 | mixed_float16 | mixed_bfloat16
         distribution="auto",        # auto | one_device | mirrored | multi_worker | tpu
         tpu="",                     # TPU name or grpc:// address for TPUStrategy
+        data_service="",            # grpc://HOST:PORT: training batches from a tf.data service
         jit_compile="auto",         # auto: XLA on GPU and TPU, not on CPU (8x slower there)
         run_eagerly=False,          # True: op by op, no tf.function (debugging; --smoke_test's
                                     # few steps run faster than a graph is traced)
@@ -139,7 +140,7 @@ def smoke(config, steps=2, batch_size=8, image_size=None):
                         log_every_steps=1, init_from="", freeze_backbone=False,
                         eval_every_epochs=1)
     config.optimizer.base_batch_size = 0   # the recipe's rate as it is, not scaled to batch 8
-    config.runtime.update(distribution="auto", tpu="", run_eagerly=True)
+    config.runtime.update(distribution="auto", tpu="", data_service="", run_eagerly=True)
     return config
 
 

@@ -32,6 +32,7 @@ FLAG_FIELDS = {
     "mixed_precision": "runtime.mixed_precision",
     "distribution": "runtime.distribution",
     "tpu": "runtime.tpu",
+    "data_service": "runtime.data_service",
 }
 _OVERRIDES = []   # the --config.key=value arguments of this run, set by parse_flags
 DEFAULT_MODEL = "mobilenet_v3_small"
@@ -67,6 +68,9 @@ def define_flags():
                                              "tpu"], "tf.distribute strategy (auto: from the "
                       "devices, TF_CONFIG and --tpu).")
     flags.DEFINE_string("tpu", None, "TPU name or grpc:// address.")
+    flags.DEFINE_string("data_service", None, "grpc://HOST:PORT of a tf.data service "
+                        "dispatcher: the training pipeline runs on its workers (python -m "
+                        "mobilenet_tf.data.service).")
     flags.DEFINE_boolean("smoke_test", False, "Shrink the recipe to a seconds-long run on the "
                          "built-in Shapes data (2 steps of 8 images), to check its wiring end "
                          "to end before a long run.")

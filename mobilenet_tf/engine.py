@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from mobilenet_tf import UserError, callbacks, config as config_lib, labels, optim
+from mobilenet_tf.data import service as data_service
 from mobilenet_tf.startup import LINE_START, progress_style
 from mobilenet_tf.tasks import TASKS
 
@@ -163,21 +164,28 @@ def describe_distribution(strategy):
 
 # -- Data -------------------------------------------------------------------------------------
 
-def distributed_inputs(task, config, strategy, split, training, epoch=0, skip_batches=0):
-    """The split's dataset, one shard per worker under tf.distribute, and its DatasetInfo."""
+def distributed_inputs(task, config, strategy, split, training, epoch=0, skip_batches=0,
+                       job=None):
+    """The split's dataset, one shard per worker under tf.distribute, and its DatasetInfo.
+    With config.runtime.data_service, training batches come from the tf.data service
+    (data/service.py; job: the job name several trainers share); skip_batches is then
+    moot, as the service keeps no order (see its module doc)."""
     replicas = replica_count(strategy)
     if config.train.batch_size % replicas:
         raise UserError(f"batch size {config.train.batch_size} does not divide over "
                         f"{replicas} replicas; use a multiple of {replicas}")
+    build = task.build_inputs
+    if training and config.runtime.get("data_service"):
+        build = lambda config, split, training, epoch, skip_batches, input_context=None: (
+            data_service.build_inputs(task, config, split, input_context=input_context,
+                                      epoch=epoch, job=job))
     if strategy.num_replicas_in_sync == 1:   # one device, or JAX: Keras places the dataset
-        return task.build_inputs(config, split, training=training, epoch=epoch,
-                                 skip_batches=skip_batches)
+        return build(config, split, training=training, epoch=epoch, skip_batches=skip_batches)
     found = {}
 
     def dataset_fn(input_context):
-        dataset, info = task.build_inputs(config, split, training=training,
-                                          input_context=input_context, epoch=epoch,
-                                          skip_batches=skip_batches)
+        dataset, info = build(config, split, training=training, input_context=input_context,
+                              epoch=epoch, skip_batches=skip_batches)
         found["info"] = info
         return dataset
 
@@ -246,6 +254,8 @@ def check_config(config):
         raise UserError(f"train.ema_decay must be in [0, 1), got {config.train.ema_decay}")
     if config.train.profile_steps:
         _profile_range(config.train.profile_steps)
+    if config.runtime.get("data_service"):
+        data_service.parse_address(config.runtime.data_service)
 
 
 def _profile_range(text):
@@ -279,8 +289,9 @@ def train(config, model_dir, verbose=None):
     # and the model built with its --init_from weights. A mistake leaves nothing behind.
     # The shuffle's seed is the run's seed with the global one (tf.data's rule): set first.
     keras.utils.set_random_seed(config.train.seed)
-    first_epoch, train_info = distributed_inputs(task, config, strategy,
-                                                 config.dataset.train_split, training=True)
+    first_epoch, train_info = distributed_inputs(
+        task, config, strategy, config.dataset.train_split, training=True,
+        job=data_service.job_name(model_dir, config.dataset.train_split, 0, 0))
     check_same_run(config, model_dir)
     log(f"config {config.get('recipe', '')}: {config_lib.to_json(config)}")
     log(f"distribution: {describe_distribution(strategy)}; precision: {policy}")
@@ -355,7 +366,10 @@ def train(config, model_dir, verbose=None):
         else:
             dataset, _ = distributed_inputs(task, config, strategy, config.dataset.train_split,
                                             training=True, epoch=epoch,
-                                            skip_batches=done_in_epoch)
+                                            skip_batches=done_in_epoch,
+                                            job=data_service.job_name(
+                                                model_dir, config.dataset.train_split, epoch,
+                                                step))
         last = epoch + 1 == epochs
         evaluate_now = last or (epoch + 1) % max(config.train.eval_every_epochs, 1) == 0
         # epochs=the run's, stopped after this one: Keras then prints "Epoch 3/10".

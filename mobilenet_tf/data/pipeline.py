@@ -9,6 +9,7 @@ Given a seed the order and every random choice are reproducible (stateless rando
 seed per example, drawn from a seeded stream that changes each epoch); without one, tf.data
 may reorder elements for speed.
 """
+import contextlib
 import dataclasses
 import sys
 
@@ -23,6 +24,27 @@ AUTOTUNE = tf.data.AUTOTUNE
 INTERLEAVE_CYCLE_LENGTH = 16
 # Warn on the 1st, 10th, 100th, ... skipped image: one line, not one per image.
 _WARN_AT_COUNTS = [10 ** k for k in range(10)]
+# Set while building a pipeline for tf.data service workers (for_service).
+_FOR_SERVICE = []
+
+
+@contextlib.contextmanager
+def for_service():
+    """Pipelines built inside this run on tf.data service workers (data/service.py): no
+    Python callbacks in the graph (a worker in another process cannot call into this one, so
+    a skipped file is named by tf.print on the worker, every time), Shapes generated on the
+    workers rather than shipped in the graph, and per-example seeds drawn by each worker
+    (with one seeded stream, the k-th example of every worker got the same crop and flip)."""
+    _FOR_SERVICE.append(True)
+    try:
+        yield
+    finally:
+        _FOR_SERVICE.pop()
+
+
+def building_for_service():
+    """Whether a pipeline is being built for tf.data service workers (see for_service)."""
+    return bool(_FOR_SERVICE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +203,11 @@ _REPORTED_FILES = set()
 def _report_skipped_file(name, gap):
     """Names a dropped file once per process. `gap`: how many were dropped in a row; the
     element after them knows the last one's name only."""
+    if building_for_service():
+        tf.print(LINE_START + "warning: skipped", name, "(and", gap - 1, "before it): corrupt "
+                 "or unreadable; training goes on without it", output_stream=sys.stderr)
+        return tf.no_op()
+
     def report(name, gap):
         name, gap = name.numpy().decode("utf-8", "replace"), int(gap)
         if name not in _REPORTED_FILES:
@@ -204,7 +231,9 @@ def _print_skip_count(skipped):
 def seed_stream(seed, skip=0):
     """Stateless-random seeds, shape (2,): reproducible for a given seed and different from
     epoch to epoch. skip: seeds to pass over first, so a resumed stream gives the same
-    seeds to the same elements."""
+    seeds to the same elements. Built for_service(), each worker draws its own seeds."""
+    if building_for_service():
+        seed = None
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     return seeds.skip(skip) if skip else seeds
 

@@ -325,9 +325,11 @@ def load_detection(split, *, data_dir=None, training, seed, input_context, image
 def rendered_once(generated, key, size_bytes, input_context, padded=False):
     """The finite dataset `generated`, rendered once per process (under `key` and this
     worker's shard) and served from memory, when its images take at most MEMORY_CACHE_BYTES
-    and we run eagerly; else None. train.py builds a new dataset every epoch, so a tf.data
-    cache would not outlive it. padded: see _to_arrays."""
-    if size_bytes > MEMORY_CACHE_BYTES or not tf.executing_eagerly():
+    and we run eagerly, and not for the tf.data service (its workers generate them); else
+    None. train.py builds a new dataset every epoch, so a tf.data cache would not outlive
+    it. padded: see _to_arrays."""
+    if (size_bytes > MEMORY_CACHE_BYTES or not tf.executing_eagerly()
+            or pipeline.building_for_service()):   # generated on the service's workers
         return None
     shard = (input_context.num_input_pipelines, input_context.input_pipeline_id
              ) if input_context else (1, 0)
