@@ -231,7 +231,7 @@ def test_tradeoff_plot_and_table(tmp_path):
     _assert_png(tmp_path / "tradeoff.png")
     table = out.split("\n\n")[0].splitlines()
     assert table[0].startswith("| Model | Width | Resolution | Params (M) | MAdds (M) |")
-    assert len(table) == 2 + 26   # header, rule, one row per paper setting
+    assert len(table) == 2 + 31   # header, rule, one row per paper setting
     assert "| MobileNetV1 | 1.0 | 224 | 4.25 | 569 | 569 | 70.6 |" in out
 
 

@@ -16,9 +16,10 @@ from typing import Callable, Optional
 
 from mobilenet_tf import UserError
 from mobilenet_tf.heads.deeplab import build_deeplabv3_v2
-from mobilenet_tf.heads.lraspp import build_lraspp_v3_large, build_lraspp_v3_small
+from mobilenet_tf.heads.lraspp import (build_lraspp_v3_large, build_lraspp_v3_small,
+                                       build_lraspp_v4_conv_medium)
 from mobilenet_tf.heads.ssdlite import (build_ssdlite_v2, build_ssdlite_v3_large,
-                                        build_ssdlite_v3_small)
+                                        build_ssdlite_v3_small, build_ssdlite_v4_conv_medium)
 from mobilenet_tf.models.mobilenet_v1 import build_mobilenet_v1
 from mobilenet_tf.models.mobilenet_v2 import build_mobilenet_v2
 from mobilenet_tf.models.mobilenet_v3 import build_mobilenet_v3_large, build_mobilenet_v3_small
@@ -148,6 +149,10 @@ MODELS = (
                keras_application="MobileNetV3Small", new_layers=_SSDLITE_HEAD,
                recipes={"coco": "ssdlite_v3_small_coco.py", "shapes": "shapes_det.py"},
                other_data_recipe=_OWN_DETECTION),
+    ModelEntry("ssdlite_v4_conv_medium", "detection", build_ssdlite_v4_conv_medium,
+               "arXiv:2404.10518 + arXiv:1905.02244 (6.3)", backbone="mobilenet_v4_conv_medium",
+               new_layers=_SSDLITE_HEAD, recipes={"shapes": "shapes_det.py"},
+               other_data_recipe=_OWN_DETECTION),
     # -- Segmentation: LR-ASPP (V3 paper 6.4), Mobile DeepLabv3 (V2 paper 6.3) ----------------
     ModelEntry("lraspp_v3_large", "segmentation", build_lraspp_v3_large,
                "arXiv:1905.02244 (6.4)", backbone="mobilenet_v3_large",
@@ -160,6 +165,10 @@ MODELS = (
                keras_application="MobileNetV3Small", new_layers=_LRASPP_HEAD,
                recipes={"cityscapes": "lraspp_v3_small_cityscapes.py",
                         "shapes": "shapes_seg.py"},
+               other_data_recipe=_OWN_SEGMENTATION),
+    ModelEntry("lraspp_v4_conv_medium", "segmentation", build_lraspp_v4_conv_medium,
+               "arXiv:2404.10518 + arXiv:1905.02244 (6.4)", backbone="mobilenet_v4_conv_medium",
+               new_layers=_LRASPP_HEAD, recipes={"shapes": "shapes_seg.py"},
                other_data_recipe=_OWN_SEGMENTATION),
     ModelEntry("deeplabv3_v2", "segmentation", build_deeplabv3_v2, "arXiv:1801.04381 (6.3)",
                backbone="mobilenet_v2", keras_application="MobileNetV2",
