@@ -15,4 +15,8 @@ from configs import shapes_cls
 def get_config():
     config = shapes_cls.get_config()
     config.model.update(name="mobilenet_v4_conv_small", width=0.5, bn_epsilon=1e-5)
+    config.model.options = {"zero_init_residual": True}
+    config.train.update(epochs=5, gradient_clip_norm=3.0)
+    config.optimizer.lr_multipliers = {"logits": 0.1}
+    config.schedule.warmup_epochs = 1.0
     return config

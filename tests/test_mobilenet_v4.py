@@ -62,7 +62,7 @@ def test_every_table_row_is_a_block_of_its_named_type():
 
 
 def test_uib_variants_have_their_depthwise_convs_and_stride_where_the_paper_puts_it():
-    model = build("v4_conv_small", width=0.5, input_shape=(64, 64, 3))
+    model = build("v4_conv_small", width=0.5, input_shape=(64, 64, 3), zero_init_residual=True)
     names = {layer.name for layer in model.layers}
     for block_id, row in enumerate(mobilenet_v4.CONV_SMALL):
         if row.block not in mobilenet_v4.UIB_DEPTHWISE:
@@ -74,6 +74,10 @@ def test_uib_variants_have_their_depthwise_convs_and_stride_where_the_paper_puts
     assert model.get_layer("block_3_start_dw").strides == (1, 1)
     assert model.get_layer("block_3_middle_dw").strides == (2, 2)
     assert "block_4_add" in names and "block_3_add" not in names   # shortcuts: stride 1, same C
+    # zero_init_residual: a block with a shortcut starts as the identity, the others do not.
+    gamma = {b: keras.ops.convert_to_numpy(model.get_layer(f"block_{b}_project_bn").gamma)
+             for b in (3, 4)}
+    assert not gamma[4].any() and (gamma[3] == 1).all()
 
 
 def test_multi_query_attention_is_softmax_attention_over_one_shared_key_and_value():
@@ -220,3 +224,19 @@ def test_heads_on_conv_medium_profile_with_their_head_share():
     segmentation = build("lraspp_v4_conv_medium", input_shape=(128, 256, 3), num_classes=19)
     assert segmentation.output.shape[1:] == (128, 256, 19)
     assert segmentation.get_layer("lraspp_conv").input.shape[1:3] == (8, 16)   # stride 16
+
+
+def test_imagenet_recipe_takes_the_row_of_the_model(monkeypatch):
+    from conftest import REPO_ROOT, resolved_config
+    monkeypatch.chdir(REPO_ROOT)
+    config = resolved_config("--model=v4_hybrid_large", "--dataset=imagenet",
+                             "--config.optimizer.learning_rate=0.02")
+    assert config.recipe == "configs/mobilenet_v4_imagenet.py"
+    assert (config.dataset.image_size, config.train.batch_size, config.dataset.mixup_alpha,
+            config.schedule.min_learning_rate) == (384, 16384, 0.8, 1e-5)
+    assert config.optimizer.learning_rate == 0.02   # an override still wins
+    small = resolved_config("--model=v4_conv_small", "--dataset=imagenet")
+    assert (small.dataset.image_size, small.optimizer.beta_1, small.train.ema_decay) == (
+        224, 0.6, 0.9999)
+    with pytest.raises(UserError, match="is for mobilenet_v4_conv_small"):
+        resolved_config("--config=configs/mobilenet_v4_imagenet.py", "--model=v2")

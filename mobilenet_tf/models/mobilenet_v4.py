@@ -237,8 +237,17 @@ for _spec in SPECS.values():
     check_table(_spec.table)
 
 
+def _project_norm(norm, residual, zero_init_residual):
+    """The projection's BN: gamma starting at 0 in a block with a shortcut when
+    zero_init_residual (the block starts as the identity; Goyal et al., arXiv:1706.02677)."""
+    if residual and zero_init_residual:
+        return functools.partial(norm, gamma_initializer="zeros")
+    return norm
+
+
 def universal_inverted_bottleneck(x, row, *, expanded, out, strides, dilation, act, norm,
-                                  padding, prefix, layer_scale, endpoints):
+                                  padding, prefix, layer_scale, endpoints,
+                                  zero_init_residual=False):
     """The UIB: (start kxk depthwise + BN) -> 1x1 expansion + BN + act -> (middle kxk
     depthwise + BN + act) -> 1x1 projection + BN -> (layer scale), with the shortcut when
     the shape is unchanged. The stride goes to the middle depthwise if there is one.
@@ -252,30 +261,34 @@ def universal_inverted_bottleneck(x, row, *, expanded, out, strides, dilation, a
     if row.k2:
         x = depthwise_bn_act(x, row.k2, f"{prefix}middle_dw", strides=strides,
                              dilation=dilation, act=act, norm=norm, padding=padding)
-    x = conv_bn_act(x, out, 1, f"{prefix}project", act=None, norm=norm)
+    residual = row.stride == 1 and channels == out
+    x = conv_bn_act(x, out, 1, f"{prefix}project", act=None,
+                    norm=_project_norm(norm, residual, zero_init_residual))
     if layer_scale:
         x = LayerScale(name=f"{prefix}layer_scale")(x)
-    if row.stride == 1 and channels == out:
+    if residual:
         x = layers.Add(name=f"{prefix}add")([shortcut, x])
     return x
 
 
 def fused_inverted_bottleneck(x, kernel, *, expanded, out, strides, dilation, act, norm,
-                              padding, prefix, project_act, endpoints):
+                              padding, prefix, project_act, endpoints, zero_init_residual=False):
     """The fused IB: kxk conv expansion + BN + act -> 1x1 projection + BN (+ project_act),
     with the shortcut when the shape is unchanged. (B, H, W, C) -> (B, H / s, W / s, out)."""
     shortcut, channels = x, x.shape[-1]
     x = conv_bn_act(x, expanded, kernel, f"{prefix}expand", strides=strides,
                     dilation=dilation, act=act, norm=norm, padding=padding)
     endpoints["expand"] = x
-    x = conv_bn_act(x, out, 1, f"{prefix}project", act=project_act, norm=norm)
-    if strides == 1 and channels == out:
+    residual = strides == 1 and channels == out
+    x = conv_bn_act(x, out, 1, f"{prefix}project", act=project_act,
+                    norm=_project_norm(norm, residual, zero_init_residual))
+    if residual:
         x = layers.Add(name=f"{prefix}add")([shortcut, x])
     return x
 
 
 def _block(x, row, *, table_in, width, strides, dilation, spec, act, norm, padding, prefix,
-           endpoints):
+           endpoints, zero_init_residual):
     """One table row as layers."""
     if isinstance(row, MobileMQA):
         return mobile_mqa(x, num_heads=row.heads, key_dim=row.key_dim,
@@ -290,7 +303,8 @@ def _block(x, row, *, table_in, width, strides, dilation, spec, act, norm, paddi
     # to the scaled input (as timm and Model Garden apply their expansion ratios).
     expanded = make_divisible(x.shape[-1] * (row.exp / table_in))
     options = dict(expanded=expanded, out=out, strides=strides, dilation=dilation, act=act,
-                   norm=norm, padding=padding, prefix=prefix, endpoints=endpoints)
+                   norm=norm, padding=padding, prefix=prefix, endpoints=endpoints,
+                   zero_init_residual=zero_init_residual)
     if row.block == FUSED_IB:
         return fused_inverted_bottleneck(
             x, row.k2, project_act=act if spec.fused_project_act else None, **options)
@@ -300,13 +314,14 @@ def _block(x, row, *, table_in, width, strides, dilation, spec, act, norm, paddi
 def build_mobilenet_v4(variant, *, width=1.0, input_shape=None, num_classes=1000,
                        include_top=True, pooling=None, dropout=0.2, classifier_activation=None,
                        features_only=False, output_stride=None, padding="symmetric",
-                       bn_momentum=0.99, bn_epsilon=1e-5, include_preprocessing=False,
-                       name=None):
+                       zero_init_residual=False, bn_momentum=0.99, bn_epsilon=1e-5,
+                       include_preprocessing=False, name=None):
     """MobileNetV4 `variant` (a SPECS key): (B, H, W, 3) ImageNet-normalised images (or [0,
     255] with include_preprocessing) -> (B, num_classes) logits (or `classifier_activation`),
     or the C2..C5 + C4_expand endpoints. input_shape: default the paper's resolution.
     padding: "symmetric" (PyTorch's, timm's weights) or "same" (Keras's). bn_epsilon 1e-5 is
-    PyTorch's, which timm's weights were trained with."""
+    PyTorch's, which timm's weights were trained with. zero_init_residual: every convolutional
+    block with a shortcut starts as the identity (an initialisation; Shapes uses it)."""
     spec = SPECS[variant]
     if padding not in PADDINGS:
         raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
@@ -321,7 +336,8 @@ def build_mobilenet_v4(variant, *, width=1.0, input_shape=None, num_classes=1000
         taps = {}
         x = _block(x, row, table_in=table_in, width=width, strides=strides, dilation=dilation,
                    spec=spec, act=spec.act, norm=norm, padding=padding,
-                   prefix=f"block_{block_id}_", endpoints=taps)
+                   prefix=f"block_{block_id}_", endpoints=taps,
+                   zero_init_residual=zero_init_residual)
         if level_before == 4 and tracker.level == 5 and "expand" in taps:
             features["C4_expand"] = taps["expand"]   # SSDLite's first map (V3 paper, 6.2)
         features[f"C{tracker.level}"] = x

@@ -80,7 +80,7 @@ def _v4(variant, shapes_recipe):
                       getattr(mobilenet_v4, f"build_mobilenet_v4_{variant}"),
                       "arXiv:2404.10518", aliases=(f"v4_{variant}",),
                       backbone=f"mobilenet_v4_{variant}", new_layers=_V4_HEAD,
-                      recipes={"imagenet": f"mobilenet_v4_{variant}_imagenet.py",
+                      recipes={"imagenet": "mobilenet_v4_imagenet.py",
                                "shapes": shapes_recipe},
                       other_data_recipe=_FINETUNE)
 
