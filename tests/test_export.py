@@ -40,7 +40,7 @@ FORMATS_OF = {"mobilenet_v3_small": export.FORMATS,
               "mobilenet_v2": ("tflite_float32", "tflite_float16", "tflite_dynamic",
                                "tflite_int8"),
               # V4: its float32 and int8 export checks (symmetric padding's PAD ops included)
-              "mobilenet_v4_conv_small": ("tflite_float32", "tflite_int8")}
+              "mobilenet_v4_conv_small": ("tflite_float32", "tflite_dynamic", "tflite_int8")}
 
 
 def trained_model(run):
