@@ -61,6 +61,11 @@ def pairs(resolution):
                      lambda: ka.MobileNetV3Large(include_preprocessing=False, **common)),
         "v3_small": ("MobileNet V3 Small 1.0", lambda: build("v3_small", input_shape=shape),
                      lambda: ka.MobileNetV3Small(include_preprocessing=False, **common)),
+        # keras.applications has no MobileNetV4: ours only.
+        "v4_conv_small": ("MobileNet V4 Conv-S", lambda: build("v4_conv_small",
+                                                               input_shape=shape), None),
+        "v4_hybrid_medium": ("MobileNet V4 Hybrid-M", lambda: build("v4_hybrid_medium",
+                                                                    input_shape=shape), None),
     }
 
 
@@ -226,6 +231,8 @@ def classification_table(table):
     for name in MODELS.value:
         label, ours, theirs = table[name]
         for source, builder in (("ours", ours), ("keras", theirs)):
+            if builder is None:
+                continue
             keras.backend.clear_session()
             directory = os.path.join(scratch, name, source)
             for fmt, path in convert(builder(), directory, images).items():
@@ -244,14 +251,17 @@ def classification_table(table):
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name in MODELS.value:
         ms = {(source, fmt): float(np.median(times[(name, source, f"tflite_{fmt}")]))
-              for source in ("ours", "keras") for fmt in ("float32", "int8")}
+              for source in ("ours", "keras") for fmt in ("float32", "int8")
+              if (name, source, f"tflite_{fmt}") in times}
         cell = {(source, fmt): with_partitions(ms[source, fmt],
                                                artifacts[(name, source, f"tflite_{fmt}")])
                 for source, fmt in ms}
+        ratio = (f"{ms['ours', 'int8'] / ms['keras', 'int8']:.2f}"
+                 if ("keras", "int8") in ms else "-")
         print(f"| {table[name][0]} | {cell['ours', 'float32']} | {cell['ours', 'int8']} | "
               f"{ms['ours', 'float32'] / ms['ours', 'int8']:.2f}x | "
-              f"{cell['keras', 'float32']} | {cell['keras', 'int8']} | "
-              f"{ms['ours', 'int8'] / ms['keras', 'int8']:.2f} |")
+              f"{cell.get(('keras', 'float32'), '-')} | {cell.get(('keras', 'int8'), '-')} | "
+              f"{ratio} |")
     print("\nrounds: " + "; ".join(f"{'/'.join(key)}: " + ", ".join(f"{v:.2f}" for v in values)
                                    for key, values in times.items()))
 

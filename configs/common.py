@@ -165,6 +165,33 @@ def model_garden_mobilenet(config):
     return exponential_decay(config, decay_rate=0.98, decay_epochs=2.5, warmup_epochs=5)
 
 
+IMAGENET_TRAIN_IMAGES = 1_281_167
+
+
+def model_garden_mobilenet_v4(config, *, image_size, batch_size, train_steps, learning_rate,
+                              weight_decay, dropout, bn_momentum, bn_epsilon,
+                              randaugment_magnitude, beta_1=0.9, epsilon=1e-7):
+    """The parts TF Model Garden's MobileNetV4 ImageNet recipes share
+    (official/vision/configs/experiments/image_classification/imagenet_mobilenetv4_*_tpu.yaml):
+    AdamW with decoupled weight decay (times the learning rate, as Keras's AdamW and their
+    AdamWeightDecay apply it; batch norm excluded) and no L2, a linear warm-up of 1560 steps
+    then cosine decay to 0 over `train_steps` steps at global batch `batch_size`, label
+    smoothing 0.1, RandAugment (2 operations; their magnitudes, on TF's 0-10 scale, are not
+    Keras's, so the factor here is ours: 0.5 for their 9, 0.7 for their 15)."""
+    config = imagenet(config, image_size)
+    steps_per_epoch = IMAGENET_TRAIN_IMAGES / batch_size
+    config.model.update(dropout=dropout, bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
+    config.dataset.update(randaugment_ops=2, randaugment_magnitude=randaugment_magnitude)
+    config.train.update(batch_size=batch_size, epochs=round(train_steps / steps_per_epoch),
+                        label_smoothing=0.1, weight_decay=0.0)
+    config.optimizer.update(name="adamw", learning_rate=learning_rate,
+                            base_batch_size=batch_size, beta_1=beta_1, beta_2=0.999,
+                            epsilon=epsilon, weight_decay=weight_decay)
+    config.schedule.update(name="cosine", warmup_epochs=round(1560 / steps_per_epoch, 2),
+                           min_learning_rate=0.0)
+    return config
+
+
 def mobilenet_v3_paper(config):
     """Section 6.1 of the MobileNetV3 paper (arXiv:1905.02244), for Large and Small: batch 4096,
     RMSprop momentum 0.9 at 0.1, x0.99 every 3 epochs, dropout 0.2, L2 1e-5, EMA 0.9999,

@@ -8,7 +8,8 @@
     python -m mobilenet_tf.profile --plot=tradeoff.png --relu_manifold=relu.png
 
 MAdds follow the papers' convention: the multiply-adds of standard, depthwise and pointwise
-convolutions and of dense layers; batch norm, activations, pooling, adds and biases are free.
+convolutions, of dense layers and of attention's two matrix products (MobileNetV4's Mobile
+MQA); batch norm, activations, pooling, adds, biases, softmax and layer scale are free.
 With no flags it prints MobileNet V1's Table 2 (arXiv:1704.04861): 1x1 convolutions carry
 about 95% of the MAdds and 75% of the parameters.
 """
@@ -27,10 +28,12 @@ import keras
 import mobilenet_tf
 import mobilenet_tf.models
 from mobilenet_tf import reported
+from mobilenet_tf.models.attention import MultiQueryAttention
 
-CONV_1X1, CONV_DW, CONV_KXK, FC, BN, OTHER = (
-    "Conv 1x1", "Conv dw", "Conv kxk", "Fully connected", "Batch norm", "Other")
-CATEGORIES = (CONV_1X1, CONV_DW, CONV_KXK, FC, BN, OTHER)
+CONV_1X1, CONV_DW, CONV_KXK, FC, ATTENTION, BN, OTHER = (
+    "Conv 1x1", "Conv dw", "Conv kxk", "Fully connected", "Attention", "Batch norm", "Other")
+CATEGORIES = (CONV_1X1, CONV_DW, CONV_KXK, FC, ATTENTION, BN, OTHER)
+OPTIONAL = (ATTENTION, OTHER)   # left out of a breakdown when the model has none
 
 _CONV = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 _DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
@@ -52,12 +55,13 @@ class Profile:
         return sum(self.madds.values())
 
     def breakdown(self):
-        """{category: {params, params_pct, madds, madds_pct}}, every category but empty "Other"."""
+        """{category: {params, params_pct, madds, madds_pct}}, every category but an empty
+        "Attention" or "Other"."""
         def pct(part, total):
             return round(100.0 * part / total, 2) if total else 0.0
         return {c: {"params": self.params[c], "params_pct": pct(self.params[c], self.total_params),
                     "madds": self.madds[c], "madds_pct": pct(self.madds[c], self.total_madds)}
-                for c in CATEGORIES if c != OTHER or self.params[c] or self.madds[c]}
+                for c in CATEGORIES if c not in OPTIONAL or self.params[c] or self.madds[c]}
 
 
 # One counted piece of one layer call (a separable conv gives two).
@@ -120,6 +124,13 @@ def _layer_ops(node, count_params):
     if not isinstance(layer, keras.Layer):
         return []   # a raw keras.ops call in the graph (keras.applications' `x + 3.0`)
     params = layer.count_params() if count_params else 0
+    if isinstance(layer, MultiQueryAttention):
+        # The two matrix products of attention (the projections are convs): each of the N
+        # query positions and heads against the M key positions, over key_dim and value_dim.
+        queries, keys, values = (tensor.shape for tensor in node.input_tensors)
+        positions, others = math.prod(queries[1:3]), math.prod(keys[1:3])
+        madds = positions * layer.num_heads * others * (keys[-1] + values[-1])
+        return [_Op(node, ATTENTION, params, madds)]
     if not isinstance(layer, (*_CONV, *_DEPTHWISE, *_SEPARABLE, keras.layers.Dense)):
         kind = BN if isinstance(layer, keras.layers.BatchNormalization) else OTHER
         return [_Op(node, kind, params, 0)] if params else []

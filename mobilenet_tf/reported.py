@@ -34,6 +34,8 @@ V2_SLIM = ("TF-slim mobilenet_v2 checkpoints table (tensorflow/models "
 V3_KERAS = ("keras.applications MobileNetV3 docstring table (the TF-slim mobilenet_v3 "
             "checkpoints keras.applications loads)")
 V3_PAPER = "MobileNetV3 paper (arXiv:1905.02244), Table 3"
+V4_PAPER = ("MobileNetV4 paper (arXiv:2404.10518), Table 5 (ImageNet-1k: top-1, MACs in "
+            "billions to one decimal, at each model's resolution)")
 XCEPTION = ("keras.applications Xception docs (79.0 top-1); 8.4G MAdds is the figure "
             "usually quoted for Xception at 299, not a table of the Xception paper")
 SQUEEZENET_1_0 = ("torchvision SqueezeNet1_0_Weights.IMAGENET1K_V1 (acc@1 58.092, "
@@ -43,7 +45,8 @@ SQUEEZENET_1_1 = ("torchvision SqueezeNet1_1_Weights.IMAGENET1K_V1 (acc@1 58.178
 # How the Markdown table and the plot's legend name each source.
 SHORT_SOURCES = {V1_PAPER: "V1 paper, Tables 6-7", V2_SLIM: "TF-slim V2 checkpoints",
                  V3_KERAS: "keras.applications (TF-slim V3 checkpoints)",
-                 V3_PAPER: "V3 paper, Table 3", XCEPTION: "keras.applications",
+                 V3_PAPER: "V3 paper, Table 3", V4_PAPER: "V4 paper, Table 5",
+                 XCEPTION: "keras.applications",
                  SQUEEZENET_1_0: "torchvision", SQUEEZENET_1_1: "torchvision"}
 
 REPORTED = (
@@ -81,6 +84,13 @@ REPORTED = (
     Reported("mobilenet_v3_small", 1.0, 224, 61.9, 65, V3_KERAS, minimalistic=True),
     Reported("mobilenet_v3_large", 1.0, 224, 75.2, 219, V3_PAPER),
     Reported("mobilenet_v3_small", 1.0, 224, 67.4, 56, V3_PAPER),
+    # MobileNet V4 at the paper's resolutions. Its MACs have one decimal in billions (0.2G
+    # is 150-250M): see README "MobileNetV4" for ours beside timm's and the rounding.
+    Reported("mobilenet_v4_conv_small", 1.0, 224, 73.8, 200, V4_PAPER),
+    Reported("mobilenet_v4_conv_medium", 1.0, 256, 79.9, 1000, V4_PAPER),
+    Reported("mobilenet_v4_hybrid_medium", 1.0, 256, 80.7, 1200, V4_PAPER),
+    Reported("mobilenet_v4_conv_large", 1.0, 384, 82.9, 5900, V4_PAPER),
+    Reported("mobilenet_v4_hybrid_large", 1.0, 384, 83.4, 7200, V4_PAPER),
     # Xception and SqueezeNet: the baselines the MobileNet papers compare against.
     Reported("xception", 1.0, 299, 79.0, 8400, XCEPTION),
     Reported("squeezenet1_0", 1.0, 224, 58.092, 820, SQUEEZENET_1_0),
@@ -92,6 +102,11 @@ DISPLAY_NAMES = {"mobilenet_v1": "MobileNetV1", "mobilenet_v2": "MobileNetV2",
                  "mobilenet_v3_large": "MobileNetV3-Large",
                  "mobilenet_v3_small": "MobileNetV3-Small", "xception": "Xception",
                  "squeezenet1_0": "SqueezeNet 1.0", "squeezenet1_1": "SqueezeNet 1.1",
+                 "mobilenet_v4_conv_small": "MobileNetV4-Conv-S",
+                 "mobilenet_v4_conv_medium": "MobileNetV4-Conv-M",
+                 "mobilenet_v4_conv_large": "MobileNetV4-Conv-L",
+                 "mobilenet_v4_hybrid_medium": "MobileNetV4-Hybrid-M",
+                 "mobilenet_v4_hybrid_large": "MobileNetV4-Hybrid-L",
                  "lraspp_v3_large": "MobileNetV3-Large LR-ASPP",
                  "lraspp_v3_small": "MobileNetV3-Small LR-ASPP",
                  "deeplabv3_v2": "MobileNetV2 DeepLabv3"}

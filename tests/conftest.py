@@ -157,7 +157,8 @@ FIRST = (
 )
 # Fixtures that need a shared trained run (test_export's `exported` and the learnability
 # test take theirs through request.getfixturevalue, so they are named here by hand).
-TRAINED_RUN_USERS = {"trained_shapes_run", "trained_shapes_run_v2", "exported"}
+TRAINED_RUN_USERS = {"trained_shapes_run", "trained_shapes_run_v2", "trained_shapes_run_v4",
+                     "exported"}
 
 
 def pytest_collection_modifyitems(items):
@@ -220,6 +221,13 @@ def trained_shapes_run_v2(tmp_path_factory):
     """`python train.py --model=v2` (MobileNetV2 0.35 at 72 px, configs/shapes_cls_v2.py;
     about 115 CPU seconds, 96-99% top-1), shared like trained_shapes_run."""
     return shared_train_run(tmp_path_factory, "trained_shapes_run_v2", "--model=v2")
+
+
+@pytest.fixture(scope="session")
+def trained_shapes_run_v4(tmp_path_factory):
+    """`python train.py --model=v4_conv_small` (MobileNetV4-Conv-S 0.5 at 72 px,
+    configs/shapes_cls_v4.py), shared like trained_shapes_run."""
+    return shared_train_run(tmp_path_factory, "trained_shapes_run_v4", "--model=v4_conv_small")
 
 # Parameter counts with a 1000-class top, as keras.applications reports them (and measured
 # against it live in test_models): (model, width, minimalistic) -> params.

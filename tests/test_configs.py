@@ -243,7 +243,8 @@ def test_recipe_values(name, key, value):
 def test_imagenet_recipes_train_on_imagenet(name):
     config = load(name)
     assert config.dataset.name == "imagenet"
-    assert os.path.basename(name).startswith(config.model.name.split("1_")[0])
+    # The file names the model or its family (squeezenet_imagenet.py, mobilenet_v4_imagenet.py).
+    assert config.model.name.startswith(os.path.basename(name).split("_imagenet")[0])
 
 
 @pytest.mark.parametrize("model, dataset, recipe", [

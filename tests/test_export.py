@@ -31,13 +31,16 @@ TOLERANCE = {"saved_model": 1e-4, "keras": 1e-4, "onnx": 1e-4, "tflite_float32":
 # for both. (A V2 overfitted for 40 steps was no substitute: it amplified float16 weight rounding
 # to 0.026, where the trained runs move by 0.002-0.005.)
 TRAINED_RUNS = {"mobilenet_v2": "trained_shapes_run_v2",
-                "mobilenet_v3_small": "trained_shapes_run"}
+                "mobilenet_v3_small": "trained_shapes_run",
+                "mobilenet_v4_conv_small": "trained_shapes_run_v4"}
 # V3-Small goes through every format; V2 (no hard activations, plain ReLU6 graph) through the
 # TFLite ones, whose quantisation is what differs between the two (the V2 int8 check is issue
 # 16's), not SavedModel, ONNX or .keras, which convert any graph alike.
 FORMATS_OF = {"mobilenet_v3_small": export.FORMATS,
               "mobilenet_v2": ("tflite_float32", "tflite_float16", "tflite_dynamic",
-                               "tflite_int8")}
+                               "tflite_int8"),
+              # V4: its float32 and int8 export checks (symmetric padding's PAD ops included)
+              "mobilenet_v4_conv_small": ("tflite_float32", "tflite_dynamic", "tflite_int8")}
 
 
 def trained_model(run):

@@ -45,6 +45,12 @@ ENDPOINT_CHANNELS = {
     "xception": {"C2": 128, "C3": 256, "C4": 728, "C5": 2048},
     "squeezenet1_0": {"C2": 256, "C3": 512, "C4": 512},
     "squeezenet1_1": {"C2": 128, "C3": 256, "C4": 512},
+    "mobilenet_v4_conv_small": {"C2": 32, "C3": 64, "C4": 96, "C5": 960, "C4_expand": 576},
+    "mobilenet_v4_conv_medium": {"C2": 48, "C3": 80, "C4": 160, "C5": 960, "C4_expand": 960},
+    "mobilenet_v4_conv_large": {"C2": 48, "C3": 96, "C4": 192, "C5": 960, "C4_expand": 768},
+    "mobilenet_v4_hybrid_medium": {"C2": 48, "C3": 80, "C4": 160, "C5": 960,
+                                   "C4_expand": 960},
+    "mobilenet_v4_hybrid_large": {"C2": 48, "C3": 96, "C4": 192, "C5": 960, "C4_expand": 768},
 }
 LEVEL_STRIDE = {"C2": 4, "C3": 8, "C4": 16, "C5": 32, "C4_expand": 16}
 
@@ -263,7 +269,7 @@ def test_stride_tracker_turns_strides_into_dilation():
     ("xception", {"input_shape": (64, 64, 3)}, "needs an input of at least 71x71"),
     ("v2", {"pooling": "mean"}, "pooling must be None, 'avg' or 'max'"),
     ("v2", {"num_classes": 0}, "num_classes must be a positive integer"),
-    ("v1", {"activation": "gelu"}, "activation must be one of relu, relu6"),
+    ("v1", {"activation": "mish"}, "activation must be one of relu, relu6"),
     ("v1", {"dropout": 1.5}, "dropout must be in [0, 1)"),
 ])
 def test_bad_options_raise_one_clear_error(name, options, message):

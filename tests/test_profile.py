@@ -145,11 +145,11 @@ def test_counting_convention_by_hand():
         "Conv 1x1": 4 * 4 * 6 * 10 + 4 * 4 * 10 * 12,    # the 1x1 conv, separable's pointwise
         "Conv dw": 4 * 4 * 9 * 6 + 4 * 4 * 9 * 10,       # the depthwise, separable's depthwise
         "Conv kxk": 8 * 8 * 9 * 4 * 6,
-        "Fully connected": 12 * 5 + 5 * 3,
+        "Fully connected": 12 * 5 + 5 * 3, "Attention": 0,
         "Batch norm": 0, "Other": 0}
     assert result.params == {
         "Conv 1x1": (6 * 10 + 10) + (10 * 12 + 12), "Conv dw": 9 * 6 + 9 * 10,
-        "Conv kxk": 9 * 4 * 6, "Fully connected": (12 * 5 + 5) + (5 * 3 + 3),
+        "Conv kxk": 9 * 4 * 6, "Fully connected": (12 * 5 + 5) + (5 * 3 + 3), "Attention": 0,
         "Batch norm": 4 * 6 + 4 * 6, "Other": 0}
 
 
@@ -231,7 +231,7 @@ def test_tradeoff_plot_and_table(tmp_path):
     _assert_png(tmp_path / "tradeoff.png")
     table = out.split("\n\n")[0].splitlines()
     assert table[0].startswith("| Model | Width | Resolution | Params (M) | MAdds (M) |")
-    assert len(table) == 2 + 26   # header, rule, one row per paper setting
+    assert len(table) == 2 + 31   # header, rule, one row per paper setting
     assert "| MobileNetV1 | 1.0 | 224 | 4.25 | 569 | 569 | 70.6 |" in out
 
 

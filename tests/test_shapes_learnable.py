@@ -9,6 +9,8 @@ import pytest
 
 from conftest import evaluated_metrics
 
+STEPS_V4 = 465   # 5 epochs of 93 batches
+
 # name -> (the session fixture with its train.py run, the recipe's steps)
 RUNS = {
     # The Shapes defaults (configs/shapes_cls.py) as `python train.py` runs them: 4 epochs
@@ -18,6 +20,9 @@ RUNS = {
     # zero-initialised residual blocks, the classifier at a tenth of the learning rate): 4
     # epochs of 93 batches. Measured 98.7, 96.2 and 98.2 on seeds 0-2 (2026-12-05).
     "v2": ("trained_shapes_run_v2", 372),
+    # `python train.py --model=v4_conv_small` (configs/shapes_cls_v4.py: MobileNetV4-Conv-S
+    # 0.5 at 72 px): see the recipe for its seeds.
+    "v4_conv_small": ("trained_shapes_run_v4", STEPS_V4),
 }
 
 

@@ -21,6 +21,7 @@ from mobilenet_tf.heads.layers import FittedAveragePool, ResizeLike
 from mobilenet_tf.models.common import classifier_output
 from mobilenet_tf.models.layers import batch_norm, conv_bn_act, kernel_init
 from mobilenet_tf.models.mobilenet_v3 import build_mobilenet_v3
+from mobilenet_tf.models.mobilenet_v4 import build_mobilenet_v4
 
 HEAD_CHANNELS = 128          # F in Table 7 (256 is its other setting)
 # Figure 10's pooling: kernel 49 x 49, stride (16, 20). 49 is the stride-16 feature size of
@@ -75,6 +76,27 @@ def build_lraspp(variant, *, width=1.0, input_shape=CITYSCAPES_SHAPE, num_classe
                          pool_size=pool_size, pool_strides=pool_strides,
                          norm=batch_norm(bn_momentum, bn_epsilon))
     return keras.Model(image, logits, name=name or f"lraspp_mobilenet_v3_{variant}_{width:g}")
+
+
+def build_lraspp_v4_conv_medium(*, width=1.0, input_shape=CITYSCAPES_SHAPE, num_classes=19,
+                                output_stride=16, head_channels=HEAD_CHANNELS,
+                                pool_size=POOL_SIZE, pool_strides=POOL_STRIDES,
+                                padding="symmetric", bn_momentum=0.99, bn_epsilon=1e-5,
+                                include_preprocessing=False, name=None):
+    """MobileNetV4-Conv-M + LR-ASPP: the V3 paper's head (section 6.4) on V4's C3 (80
+    channels, stride 8) and C5 (its last 960-channel conv, dilated to `output_stride`), full
+    width (V3's segmentation variants halve the last stage; Model Garden's
+    MobileNetV4ConvMediumSeg does likewise, not built here). (B, H, W, 3) ImageNet-normalised
+    -> (B, H, W, num_classes) logits at any H, W."""
+    backbone = build_mobilenet_v4(
+        "conv_medium", width=width, input_shape=input_shape, features_only=True,
+        output_stride=output_stride, padding=padding, bn_momentum=bn_momentum,
+        bn_epsilon=bn_epsilon, include_preprocessing=include_preprocessing)
+    image = backbone.inputs[0]
+    logits = lraspp_head(backbone.output, image, num_classes, channels=head_channels,
+                         pool_size=pool_size, pool_strides=pool_strides,
+                         norm=batch_norm(bn_momentum, bn_epsilon))
+    return keras.Model(image, logits, name=name or f"lraspp_mobilenet_v4_conv_medium_{width:g}")
 
 
 build_lraspp_v3_large = functools.partial(build_lraspp, "large")

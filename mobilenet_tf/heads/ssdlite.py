@@ -27,6 +27,7 @@ from mobilenet_tf.detection import anchors as anchors_lib
 from mobilenet_tf.models.layers import batch_norm, conv_bn_act, depthwise_bn_act
 from mobilenet_tf.models.mobilenet_v2 import build_mobilenet_v2
 from mobilenet_tf.models.mobilenet_v3 import build_mobilenet_v3
+from mobilenet_tf.models.mobilenet_v4 import build_mobilenet_v4
 
 EXTRA_DEPTHS = (512, 256, 256, 128)   # the four extra layers (V2 paper, section 6.2)
 MIN_DEPTH = 16                        # the OD API's and torchvision's floor at small widths
@@ -163,6 +164,25 @@ def build_ssdlite_v2(*, width=1.0, input_shape=SSD_SHAPE, num_classes=COCO_CLASS
                          class_prior=class_prior, aspect_ratios=aspect_ratios,
                          bn_momentum=bn_momentum, bn_epsilon=bn_epsilon,
                          include_preprocessing=include_preprocessing, name=name)
+
+
+def build_ssdlite_v4_conv_medium(*, width=1.0, input_shape=SSD_SHAPE, num_classes=COCO_CLASSES,
+                                 class_prior=None, aspect_ratios=anchors_lib.ASPECT_RATIOS,
+                                 padding="symmetric", bn_momentum=0.99, bn_epsilon=1e-5,
+                                 include_preprocessing=False, name=None):
+    """SSDLite on MobileNetV4-Conv-M: the V3 paper's head (section 6.3) on V4's C4_expand
+    (the 960-channel expansion of the first stride-32 block) and C5 (the 960-channel last
+    conv). The V4 paper evaluates RetinaNet instead (its Table 6), so there is no published
+    SSDLite figure to match; inputs are ImageNet-normalised like the backbone's."""
+    backbone = build_mobilenet_v4(
+        "conv_medium", width=width, input_shape=tuple(input_shape), features_only=True,
+        padding=padding, bn_momentum=bn_momentum, bn_epsilon=bn_epsilon,
+        include_preprocessing=include_preprocessing)
+    outputs = ssdlite_head(backbone.output, num_classes, width=width,
+                           aspect_ratios=tuple(aspect_ratios), class_prior=class_prior,
+                           norm=batch_norm(bn_momentum, bn_epsilon))
+    return keras.Model(backbone.inputs[0], outputs,
+                       name=name or f"ssdlite_mobilenet_v4_conv_medium_{width:g}")
 
 
 build_ssdlite_v3_large = functools.partial(build_ssdlite, "large")

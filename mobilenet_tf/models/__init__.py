@@ -10,9 +10,10 @@
 from mobilenet_tf.models import options as _options
 from mobilenet_tf.models.keras_import import import_keras_applications
 from mobilenet_tf.models.registry import ALIASES, MODELS, ModelEntry, canonical_name, entry, names
+from mobilenet_tf.models.timm_import import import_timm
 
 __all__ = ["ALIASES", "MODELS", "ModelEntry", "build", "canonical_name", "entry",
-           "import_keras_applications", "names"]
+           "import_keras_applications", "import_timm", "names"]
 
 
 def build(name, **options):
@@ -22,7 +23,8 @@ def build(name, **options):
     classifier_activation (None: float32 logits), features_only (dict of C2..C5 endpoints),
     output_stride (8 or 16: dilated last stages), bn_momentum, bn_epsilon (not SqueezeNet,
     which has no batch norm), include_preprocessing ([0, 255] inputs), and per family
-    depth_multiplier (V1), activation (V1, V2), minimalistic and reduced_tail (V3). Detection
+    depth_multiplier (V1), activation (V1, V2), minimalistic and reduced_tail (V3), padding
+    ("symmetric", PyTorch's, or "same") (V4). Detection
     and segmentation models take width, input_shape, num_classes, bn_* and
     include_preprocessing (segmentation also output_stride), plus their head's options
     (head_channels, pool_size, pool_strides; aspp, atrous_rates; SSDLite: reduced_tail,

@@ -7,15 +7,20 @@ from keras import layers
 FEATURE_LEVELS = ("C2", "C3", "C4", "C5")
 
 
-def model_input(input_shape, include_preprocessing):
+def model_input(input_shape, include_preprocessing, mean=None, std=None):
     """The input layer, plus the [0, 255] -> [-1, 1] rescaling when asked.
 
     Every model in the zoo computes on [-1, 1] inputs, the range keras.applications'
-    MobileNet, MobileNetV2, MobileNetV3 and Xception weights were trained on.
+    MobileNet, MobileNetV2, MobileNetV3 and Xception weights were trained on, except
+    MobileNetV4, which gives per-channel `mean` and `std` of [0, 1] pixels (ImageNet's, as
+    timm's and Model Garden's V4 are trained): (pixels / 255 - mean) / std, one Rescaling.
     """
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
-    if include_preprocessing:
+    if include_preprocessing and mean is not None:
+        x = layers.Rescaling(scale=[1.0 / (255.0 * s) for s in std],
+                             offset=[-m / s for m, s in zip(mean, std)], name="rescaling")(x)
+    elif include_preprocessing:
         x = layers.Rescaling(scale=1.0 / 127.5, offset=-1.0, name="rescaling")(x)
     return inputs, x
 

@@ -43,6 +43,8 @@ _ACTIVATIONS = {
     "hard_swish": (lambda name: layers.Activation("hard_swish", name=name), "hard_swish"),
     "hard_sigmoid": (lambda name: layers.Activation("hard_sigmoid", name=name), "hard_sigmoid"),
     "swish": (lambda name: layers.Activation("swish", name=name), "swish"),
+    # The exact (erf) GELU, as torch's nn.GELU: MobileNetV4-Hybrid-Large's activation.
+    "gelu": (lambda name: layers.Activation("gelu", name=name), "gelu"),
 }
 ACTIVATIONS = tuple(_ACTIVATIONS)
 
@@ -66,13 +68,30 @@ def activation(x, kind, name):
     return make_layer(f"{name}_{suffix}" if name else None)(x)
 
 
+def symmetric_padding(x, kernel, strides, dilation, padding, name):
+    """(x, the conv's own padding) for padding "same", "valid" or "symmetric".
+
+    "symmetric" pads a strided convolution by (kernel - 1) // 2 on every side, as PyTorch
+    does (timm's weights were trained so); Keras's "same" puts the odd pixel of a stride-2
+    conv's padding at the bottom and right only. A ZeroPadding2D named `name + "_pad"`
+    then a "valid" conv. At stride 1 both pad symmetrically, so "same" is kept there."""
+    if padding != "symmetric":
+        return x, padding
+    if strides == 1 or kernel == 1:
+        return x, "same"
+    pad = dilation * (kernel - 1) // 2
+    return layers.ZeroPadding2D(pad, name=f"{name}_pad")(x), "valid"
+
+
 def conv_bn_act(x, filters, kernel, name, *, strides=1, dilation=1, act="relu6",
                 padding="same", use_bias=False, norm=BatchNorm, bn_name=None, act_name=None):
     """Conv2D -> BN -> activation, the stem and 1x1 layers of every MobileNet.
 
     (B, H, W, C) -> (B, H / strides, W / strides, filters). `bn_name` and `act_name` default
     to `name + "_bn"` and `name`; V2's keras.applications names need them overridden.
+    padding: "same", "valid" or "symmetric" (symmetric_padding).
     """
+    x, padding = symmetric_padding(x, kernel, strides, dilation, padding, name)
     x = layers.Conv2D(filters, kernel, strides=strides, dilation_rate=dilation,
                       padding=padding, use_bias=use_bias, kernel_initializer=kernel_init(),
                       name=name)(x)
@@ -82,14 +101,16 @@ def conv_bn_act(x, filters, kernel, name, *, strides=1, dilation=1, act="relu6",
 
 
 def depthwise_bn_act(x, kernel, name, *, strides=1, dilation=1, depth_multiplier=1,
-                     act="relu6", norm=BatchNorm, bn_name=None, act_name=None):
+                     act="relu6", norm=BatchNorm, bn_name=None, act_name=None, padding="same"):
     """DepthwiseConv2D -> BN -> activation: the spatial filtering half of a separable conv.
 
     'same' padding equals keras.applications' explicit ZeroPadding2D + 'valid' pair
-    for the even feature sizes of the standard resolutions, in one op.
+    for the even feature sizes of the standard resolutions, in one op; "symmetric" is
+    PyTorch's (symmetric_padding).
     """
+    x, padding = symmetric_padding(x, kernel, strides, dilation, padding, name)
     x = layers.DepthwiseConv2D(kernel, strides=strides, dilation_rate=dilation,
-                               depth_multiplier=depth_multiplier, padding="same",
+                               depth_multiplier=depth_multiplier, padding=padding,
                                use_bias=False, depthwise_initializer=kernel_init(),
                                name=name)(x)
     x = norm(name=bn_name or f"{name}_bn")(x)

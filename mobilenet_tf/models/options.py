@@ -58,6 +58,9 @@ def validate(model_name, builder, options):
     epsilon = options.get("bn_epsilon", 1e-3)
     _check(isinstance(epsilon, numbers.Real) and epsilon > 0,
            f"bn_epsilon must be > 0, got {epsilon!r}")
+    _check(options.get("padding", "symmetric") in ("symmetric", "same"),
+           f"padding must be 'symmetric' (PyTorch's, timm's weights) or 'same' (Keras's), "
+           f"got {options.get('padding')!r}")
     if "input_shape" in options:
         _validate_input_shape(model_name, options["input_shape"])
 

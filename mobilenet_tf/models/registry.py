@@ -16,12 +16,14 @@ from typing import Callable, Optional
 
 from mobilenet_tf import UserError
 from mobilenet_tf.heads.deeplab import build_deeplabv3_v2
-from mobilenet_tf.heads.lraspp import build_lraspp_v3_large, build_lraspp_v3_small
+from mobilenet_tf.heads.lraspp import (build_lraspp_v3_large, build_lraspp_v3_small,
+                                       build_lraspp_v4_conv_medium)
 from mobilenet_tf.heads.ssdlite import (build_ssdlite_v2, build_ssdlite_v3_large,
-                                        build_ssdlite_v3_small)
+                                        build_ssdlite_v3_small, build_ssdlite_v4_conv_medium)
 from mobilenet_tf.models.mobilenet_v1 import build_mobilenet_v1
 from mobilenet_tf.models.mobilenet_v2 import build_mobilenet_v2
 from mobilenet_tf.models.mobilenet_v3 import build_mobilenet_v3_large, build_mobilenet_v3_small
+from mobilenet_tf.models import mobilenet_v4
 from mobilenet_tf.models.squeezenet import build_squeezenet1_0, build_squeezenet1_1
 from mobilenet_tf.models.xception import build_xception
 
@@ -61,6 +63,7 @@ class ModelEntry:
 # The classifier layers that keras.applications' include_top=False models lack.
 _V1_HEAD, _V2_HEAD, _V3_HEAD = ("conv_preds",), ("predictions",), ("conv_2", "logits")
 _SQUEEZENET_HEAD = ("conv10",)
+_V4_HEAD = ("head_conv", "logits")
 _SSDLITE_HEAD = ("extra_", "box_predictor_", "class_predictor_")
 _LRASPP_HEAD = ("lraspp_", "logits")
 _DEEPLAB_HEAD = ("aspp", "image_pooling", "concat_projection", "logits")
@@ -68,6 +71,19 @@ _DEEPLAB_HEAD = ("aspp", "image_pooling", "concat_projection", "logits")
 _FINETUNE = "finetune.py"
 _OWN_DETECTION = "own_detection.py"
 _OWN_SEGMENTATION = "own_segmentation.py"
+
+
+def _v4(variant, shapes_recipe):
+    """The row of MobileNetV4 `variant` (a mobilenet_v4.SPECS key): alias v4_<variant>,
+    Model Garden's ImageNet recipe, no keras.applications weights (timm's import)."""
+    return ModelEntry(f"mobilenet_v4_{variant}", "classification",
+                      getattr(mobilenet_v4, f"build_mobilenet_v4_{variant}"),
+                      "arXiv:2404.10518", aliases=(f"v4_{variant}",),
+                      backbone=f"mobilenet_v4_{variant}", new_layers=_V4_HEAD,
+                      recipes={"imagenet": "mobilenet_v4_imagenet.py",
+                               "shapes": shapes_recipe},
+                      other_data_recipe=_FINETUNE)
+
 
 MODELS = (
     # -- Classification -----------------------------------------------------------------------
@@ -110,6 +126,12 @@ MODELS = (
                recipes={"imagenet": "squeezenet_imagenet.py",
                         "shapes": "shapes_cls_squeezenet.py"},
                other_data_recipe=_FINETUNE),
+    # -- MobileNetV4 (arXiv:2404.10518): the paper's five; ImageNet weights from timm ----------
+    _v4("conv_small", "shapes_cls_v4.py"),
+    _v4("conv_medium", "shapes_cls_v4_large.py"),
+    _v4("conv_large", "shapes_cls_v4_large.py"),
+    _v4("hybrid_medium", "shapes_cls_v4_large.py"),
+    _v4("hybrid_large", "shapes_cls_v4_large.py"),
     # -- Detection: SSDLite (V2 paper 6.2, V3 paper 6.3) --------------------------------------
     ModelEntry("ssdlite_v2", "detection", build_ssdlite_v2, "arXiv:1801.04381 (6.2)",
                backbone="mobilenet_v2", keras_application="MobileNetV2",
@@ -127,6 +149,10 @@ MODELS = (
                keras_application="MobileNetV3Small", new_layers=_SSDLITE_HEAD,
                recipes={"coco": "ssdlite_v3_small_coco.py", "shapes": "shapes_det.py"},
                other_data_recipe=_OWN_DETECTION),
+    ModelEntry("ssdlite_v4_conv_medium", "detection", build_ssdlite_v4_conv_medium,
+               "arXiv:2404.10518 + arXiv:1905.02244 (6.3)", backbone="mobilenet_v4_conv_medium",
+               new_layers=_SSDLITE_HEAD, recipes={"shapes": "shapes_det.py"},
+               other_data_recipe=_OWN_DETECTION),
     # -- Segmentation: LR-ASPP (V3 paper 6.4), Mobile DeepLabv3 (V2 paper 6.3) ----------------
     ModelEntry("lraspp_v3_large", "segmentation", build_lraspp_v3_large,
                "arXiv:1905.02244 (6.4)", backbone="mobilenet_v3_large",
@@ -139,6 +165,10 @@ MODELS = (
                keras_application="MobileNetV3Small", new_layers=_LRASPP_HEAD,
                recipes={"cityscapes": "lraspp_v3_small_cityscapes.py",
                         "shapes": "shapes_seg.py"},
+               other_data_recipe=_OWN_SEGMENTATION),
+    ModelEntry("lraspp_v4_conv_medium", "segmentation", build_lraspp_v4_conv_medium,
+               "arXiv:2404.10518 + arXiv:1905.02244 (6.4)", backbone="mobilenet_v4_conv_medium",
+               new_layers=_LRASPP_HEAD, recipes={"shapes": "shapes_seg.py"},
                other_data_recipe=_OWN_SEGMENTATION),
     ModelEntry("deeplabv3_v2", "segmentation", build_deeplabv3_v2, "arXiv:1801.04381 (6.3)",
                backbone="mobilenet_v2", keras_application="MobileNetV2",

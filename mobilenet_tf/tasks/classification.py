@@ -108,9 +108,12 @@ class ClassificationTask(Task):
         """Loads weights into `model` before training or evaluation.
 
         source: "keras_applications" (keras.applications' ImageNet weights, from Keras's cache;
-        a new classifier when the classes differ), a `.keras` model or a run's model dir (its
-        final model), or a `.weights.h5` file of the same architecture.
+        a new classifier when the classes differ), a timm `.safetensors` file (MobileNetV4;
+        likewise), a `.keras` model or a run's model dir (its final model), or a `.weights.h5`
+        file of the same architecture.
         """
+        if source.endswith(".safetensors"):
+            return models.import_timm(source, model, new_head=True)
         if source == "keras_applications":
             return keras_import.import_keras_applications(
                 keras_applications_model(config), model, new_head=True)

@@ -26,8 +26,11 @@ def copy_by_name(source_weights, model, source_name):
 def init_by_name(model, source, config):
     """Loads weights before training or evaluation: "keras_applications" (the ImageNet
     weights of the registry's backbone for config's model; layers whose shapes differ, e.g.
-    a halved last stage, stay as initialised), a `.keras` model or a run's model dir
-    (matching layers by name), or a `.weights.h5` file of the same architecture."""
+    a halved last stage, stay as initialised), a timm `.safetensors` file (a MobileNetV4
+    backbone's), a `.keras` model or a run's model dir (matching layers by name), or a
+    `.weights.h5` file of the same architecture."""
+    if source.endswith(".safetensors"):
+        return models.import_timm(source, model)
     if source == "keras_applications":
         backbone = models.entry(config.model.name).backbone
         weights = keras_import.load_source_weights(
