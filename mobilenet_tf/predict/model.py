@@ -121,9 +121,18 @@ def _load_keras(path):
                         f"{first}); give {EXPECTED}") from None
 
 
+def _output(model):
+    """The model's output structure; None when it has none (a Sequential never called)."""
+    try:
+        return model.output
+    except (AttributeError, ValueError):
+        return None
+
+
 def _is_serving_model(model):
     """Whether a loaded .keras model is export.py's (named hook outputs)."""
-    return isinstance(model.output, dict) and frozenset(model.output) in OUTPUT_TASKS
+    output = _output(model)
+    return isinstance(output, dict) and frozenset(output) in OUTPUT_TASKS
 
 
 def _training_model(model, path, config, run_dir):
@@ -156,9 +165,12 @@ def _training_model(model, path, config, run_dir):
 
 
 def _describe_output(model):
-    if isinstance(model.output, dict):
-        return "{" + ", ".join(f"{k}: {tuple(v.shape)}" for k, v in model.output.items()) + "}"
-    return str(tuple(model.output.shape)) if hasattr(model.output, "shape") else "several"
+    output = _output(model)
+    if isinstance(output, dict):
+        return "{" + ", ".join(f"{k}: {tuple(v.shape)}" for k, v in output.items()) + "}"
+    if output is None and getattr(model, "output_shape", None) is None:
+        return "unknown"
+    return str(tuple(output.shape)) if hasattr(output, "shape") else str(model.output_shape)
 
 
 def _artifact(fmt, path, run_dir):
@@ -203,5 +215,6 @@ def _signature(fmt, runner):
         outputs = list(runner.signature.structured_outputs)
         return outputs, spec and spec.dtype.name, spec and spec.shape.as_list()
     model = runner.model
-    outputs = list(model.output) if isinstance(model.output, dict) else []
+    output = _output(model)
+    outputs = list(output) if isinstance(output, dict) else []
     return outputs, model.inputs[0].dtype, list(model.input_shape)

@@ -2,7 +2,7 @@
 end; every file is written under a temporary name and renamed when complete.
 
 classification  predictions.csv and predictions.json (top-k classes and probabilities),
-                with draw: images/NAME.png with the top class written under the image
+                with draw: images/NAME.png with the top class and its probability on it
 detection       detections.json (COCO results: what pycocotools' loadRes takes, in the
                 dataset's category ids, every detection the model returns), images.json (the
                 COCO "images" and "categories" those ids refer to), predictions.json (the
@@ -73,8 +73,8 @@ class ClassificationWriter(Writer):
         record = {"file": path, "height": image.shape[0], "width": image.shape[1], "top_k": top}
         if self.draw_images:
             best = top[0]
-            shown = draw.caption(draw.enlarge(image), [f"{best['class']} "
-                                                       f"{best['probability']:.2f}"])
+            shown = draw.label(image, f"{best['class']} {best['probability']:.2f}",
+                               draw.palette(len(probabilities))[best["class_id"]])
             record["drawn"] = self.write_png("images", self.name_for(path), shown)
         self.records.append(record)
 

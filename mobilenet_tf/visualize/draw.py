@@ -66,11 +66,25 @@ def draw_boxes(image, boxes, texts, colors, width=None):
         x0, y0, x1, y1 = (float(v) for v in box)
         pen.rectangle([x0, y0, max(x1 - 1, x0), max(y1 - 1, y0)], outline=colour, width=width)
         if text:
-            left, top, right, bottom = pen.textbbox((0, 0), text, font=font)
-            tab_h, tab_w = bottom - top + 2, right - left + 4
-            ty = y0 - tab_h if y0 - tab_h >= 0 else y0 + width
-            pen.rectangle([x0, ty, x0 + tab_w, ty + tab_h], fill=colour)
-            pen.text((x0 + 2, ty + 1 - top), text, fill=_ink(colour), font=font)
+            _tab(pen, x0, y0, text, colour, font, below=width)
+    return np.asarray(canvas)
+
+
+def _tab(pen, x, y, text, colour, font, below=0):
+    """`text` on a filled tab whose bottom-left corner is (x, y), or whose top-left corner
+    is (x, y + below) when there is no room above."""
+    left, top, right, bottom = pen.textbbox((0, 0), text, font=font)
+    tab_h, tab_w = bottom - top + 2, right - left + 4
+    ty = y - tab_h if y - tab_h >= 0 else y + below
+    pen.rectangle([x, ty, x + tab_w, ty + tab_h], fill=colour)
+    pen.text((x + 2, ty + 1 - top), text, fill=_ink(colour), font=font)
+
+
+def label(image, text, colour=(255, 255, 255)):
+    """uint8 (H, W, 3) image, same size, with `text` on a tab at its top-left corner (a
+    classifier's answer)."""
+    canvas = Image.fromarray(np.asarray(image, np.uint8))
+    _tab(ImageDraw.Draw(canvas), 0, 0, text, tuple(int(c) for c in colour), _font())
     return np.asarray(canvas)
 
 
