@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from conftest import check_model_contract, evaluated_metrics, run_main
 
-from mobilenet_tf import UserError, config as config_lib, engine, metrics, profile
+from mobilenet_tf import UserError, config as config_lib, metrics, profile
 from mobilenet_tf.heads.layers import FittedAveragePool, resize_bilinear
 from mobilenet_tf.models import build
 from mobilenet_tf.tasks import TASKS, segmentation

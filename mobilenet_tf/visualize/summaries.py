@@ -55,8 +55,11 @@ class ValidationPictures(keras.callbacks.Callback):
             self.board.write_validation_image(name, picture, step)
 
     def _predict(self, model, images):
-        return [keras.tree.map_structure(keras.ops.convert_to_numpy,
-                                         model(images[i:i + 64], training=False))
+        # TensorFlow: eager calls (tracing a predict function would cost more than a few
+        # batches); JAX: Keras's jitted predict step (op by op, each op would be compiled).
+        jax = keras.backend.backend() == "jax"
+        run = model.predict_on_batch if jax else lambda x: model(x, training=False)
+        return [keras.tree.map_structure(keras.ops.convert_to_numpy, run(images[i:i + 64]))
                 for i in range(0, len(images), 64)]
 
     def _classification(self, images, labels):
