@@ -27,7 +27,7 @@ startup.import_tensorflow_quietly()
 import keras   # noqa: E402
 from absl import flags   # noqa: E402
 
-from mobilenet_tf import cli, predict   # noqa: E402
+from mobilenet_tf import cli, models, predict   # noqa: E402
 from mobilenet_tf.predict import images, model, writers   # noqa: E402
 
 flags.DEFINE_string("output_dir", None, "Where the predictions go (default "
@@ -61,14 +61,13 @@ def check_flags(FLAGS):
 
 
 def model_file(FLAGS):
-    """--model (or --checkpoint) when it names a file or folder rather than a registry model."""
+    """The model file: --model (or --checkpoint); a UserError when --model is the name of an
+    architecture in the registry rather than a file."""
     given = FLAGS.checkpoint or FLAGS.model
-    if given and (os.path.exists(given) or os.sep in given or "." in given):
-        return given
-    if given:
+    if given and not os.path.exists(given) and given in (*models.names(), *models.ALIASES):
         raise cli.UserError(f"--model={given}: predict.py needs a trained model, not an "
                             f"architecture name; give {model.EXPECTED}")
-    return None
+    return given
 
 
 def crop_fraction(FLAGS, predictor):

@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from conftest import run_here
+# The session's export of the trained V3-Small (every format, checked): its module-scoped
+# cache fixture, imported so exported_model finds it here too.
+from test_export import _exports, exported_model  # noqa: F401
 
 from mobilenet_tf import config as config_lib, export
 from mobilenet_tf.data import shapes
@@ -82,7 +85,6 @@ def test_classification_gives_the_models_top_k_and_skips_an_unreadable_file(
 @pytest.mark.slow
 def test_a_tflite_export_predicts_the_top1_of_its_keras_model(request, trained_shapes_run,
                                                               tmp_path):
-    from test_export import exported_model   # the session's export of this run
     _, _, _, export_dir = exported_model(request, "mobilenet_v3_small")
     _, images, _ = run_images(trained_shapes_run.model_dir, 24)
     names = [f"{i}.png" for i in range(24)]
@@ -269,3 +271,35 @@ def test_drawn_boxes_and_overlays_keep_the_image_elsewhere():
     blended = draw.overlay(image, class_map, draw.palette(2, background=True))
     assert np.all(blended[:, :30] == 50)   # background: the image as it was
     assert np.all(blended[:, 30:] == np.floor(0.5 * 50 + 0.5 * draw.palette(2)[1] + 0.5))
+
+
+def test_detections_are_written_in_the_datasets_category_ids_and_pixels(tmp_path):
+    """A coco_json run's label map (COCO category ids 3, 7, 11): detections.json names them,
+    in the image's pixels, and loads in pycocotools against that dataset's annotations."""
+    from pycocotools.coco import COCO
+    from mobilenet_tf.predict import model, writers
+    label_map = {"dataset": "coco_json", "class_names": ["cat", "dog", "fox"],
+                 "category_ids": [3, 7, 11]}
+    predictor = model.Predictor("detection", None, (64, 64), label_map, None, "test")
+    writer = writers.DetectionWriter(predictor, str(tmp_path), draw_images=False,
+                                     image_ids={"street.jpg": 42})
+    outputs = {"boxes": np.array([[0.1, 0.2, 0.5, 0.6], [0.0, 0.0, 1.0, 1.0], [0, 0, 0, 0]]),
+               "scores": np.array([0.9, 0.2, 0.0]), "classes": np.array([2, 0, 0]),
+               "num_detections": np.array(2)}
+    writer.add("photos/street.jpg", np.zeros((100, 200, 3), np.uint8), outputs)
+    writer.close()
+    results = json.loads((tmp_path / "detections.json").read_text())
+    assert [(r["image_id"], r["category_id"], r["score"]) for r in results] == [
+        (42, 11, 0.9), (42, 3, 0.2)]
+    np.testing.assert_allclose(results[0]["bbox"], [40, 10, 80, 40])   # x, y, w, h
+    listed = json.loads((tmp_path / "predictions.json").read_text())[0]["detections"]
+    assert [d["class"] for d in listed] == ["fox"]   # the one at or above 0.3
+    ground_truth = COCO()
+    ground_truth.dataset = {
+        "images": [{"id": 42, "height": 100, "width": 200}],
+        "annotations": [{"id": 1, "image_id": 42, "category_id": 11, "bbox": [40, 10, 80, 40],
+                         "area": 3200, "iscrowd": 0}],
+        "categories": json.loads((tmp_path / "images.json").read_text())["categories"]}
+    ground_truth.createIndex()
+    loaded = ground_truth.loadRes(str(tmp_path / "detections.json"))
+    assert sorted(loaded.getCatIds()) == [3, 7, 11] and len(loaded.getAnnIds()) == 2
