@@ -205,7 +205,7 @@ def _signature(fmt, runner):
     if fmt.startswith("tflite"):
         return list(runner.outputs), None, list(runner.input["shape"])
     if fmt == "onnx":
-        (tensor,) = runner.session.get_inputs()[:1] or [None]
+        tensor = runner.session.get_inputs()[0]
         dtype = {"tensor(uint8)": "uint8", "tensor(float)": "float32"}.get(tensor.type)
         shape = [side if isinstance(side, int) else None for side in tensor.shape]
         return [out.name for out in runner.session.get_outputs()], dtype, shape
