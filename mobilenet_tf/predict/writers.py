@@ -136,11 +136,11 @@ class DetectionWriter(Writer):
                                   "box": [float(v) for v in box]}
                                  for box, cls, score in zip(boxes[shown], classes[shown],
                                                             scores[shown])]}
-        if self.draw_images:
-            colours = draw.palette(num_classes)[classes[shown]]
-            texts = [f"{names[c]} {s:.2f}" for c, s in zip(classes[shown], scores[shown])]
+        if self.draw_images:   # the best last, on top (per-class NMS keeps overlaps)
+            order = np.flatnonzero(shown)[::-1]
+            texts = [f"{names[c]} {s:.2f}" for c, s in zip(classes[order], scores[order])]
             record["drawn"] = self.write_png("images", self.name_for(path), draw.draw_boxes(
-                image, boxes[shown], texts, colours))
+                image, boxes[order], texts, draw.palette(num_classes)[classes[order]]))
         self.records.append(record)
 
     def close(self):

@@ -95,10 +95,10 @@ class ValidationPictures(keras.callbacks.Callback):
                                     [self.class_names[c] for c in classes], colours[classes])
             count = int(detections["num_detections"][i])
             scores = detections["scores"][i][:count]
-            keep = scores >= DRAWN_SCORE
-            found = detections["classes"][i][:count][keep]
+            keep = np.flatnonzero(scores >= DRAWN_SCORE)[::-1]   # the best last, on top
+            found = detections["classes"][i][keep]
             predicted = draw.draw_boxes(
-                image, draw.pixel_boxes(detections["boxes"][i][:count][keep], *image.shape[:2]),
+                image, draw.pixel_boxes(detections["boxes"][i][keep], *image.shape[:2]),
                 [f"{self.class_names[c]} {s:.2f}" for c, s in zip(found, scores[keep])],
                 colours[found])
             pairs.append(draw.side_by_side(draw.caption(truth, ["ground truth"]), draw.caption(
