@@ -45,6 +45,7 @@ def records(output_dir):
             for r in json.loads((output_dir / "predictions.json").read_text())}
 
 
+@pytest.mark.slow
 def test_classification_gives_the_models_top_k_and_skips_an_unreadable_file(
         trained_shapes_run, tmp_path):
     run_dir = trained_shapes_run.model_dir
