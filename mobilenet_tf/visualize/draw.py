@@ -154,8 +154,8 @@ def confusion_image(confusion, class_names, max_side=900):
     font = _font()
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     names = [str(name) for name in class_names] if labelled else []
-    margin = (max((probe.textbbox((0, 0), name, font=font)[2] for name in names), default=0)
-              + 6)
+    margin = (max((probe.textbbox((0, 0), name, font=font)[2]
+                   for name in names + ["predicted"] * labelled), default=0) + 6)
     # White (0) to dark blue (1).
     ramp = np.array([255, 255, 255], np.float64) + fractions[..., None] * (
         np.array([8, 48, 107], np.float64) - 255)
@@ -164,6 +164,9 @@ def confusion_image(confusion, class_names, max_side=900):
                        (255, 255, 255))
     canvas.paste(Image.fromarray(cells), (margin, margin))
     pen = ImageDraw.Draw(canvas)
+    if labelled:   # the corner says which axis is which
+        pen.text((2, margin - 24), "true \\", fill=(96, 96, 96), font=font)
+        pen.text((2, margin - 12), "predicted", fill=(96, 96, 96), font=font)
     for i, name in enumerate(names):
         pen.text((2, margin + i * cell + cell // 2 - 5), name, fill=(0, 0, 0), font=font)
         # Column names written upwards: drawn on a strip, rotated.
