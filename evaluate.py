@@ -25,6 +25,10 @@ from mobilenet_tf import cli, engine, labels, optim   # noqa: E402
 from mobilenet_tf.tasks import TASKS   # noqa: E402
 
 flags.DEFINE_string("split", None, "Split to evaluate (default: the config's eval_split).")
+flags.DEFINE_string("plots_dir", None, "Also write the evaluation's pictures here (PNG, with "
+                    "CSV tables): the confusion matrix and per-class accuracy "
+                    "(classification), per-class AP and PR curves (detection), per-class IoU "
+                    "(segmentation).")
 
 
 def load_model(config):
@@ -83,6 +87,11 @@ def main(argv):
                 f"{name} {'-' if value is None else f'{value:.3f}'}"
                 for name, value in zip(class_names(label_map, len(metrics[key])),
                                        metrics[key])))
+    if FLAGS.plots_dir:
+        from mobilenet_tf.visualize import evaluation   # matplotlib: only when asked
+        names = (label_map or {}).get("class_names") or []
+        for path in evaluation.write(FLAGS.plots_dir, config, model, metrics, names, split):
+            print(f"wrote {path}")
     if FLAGS.metrics_out:
         with open(FLAGS.metrics_out, "w") as f:
             json.dump({**metrics, "dataset": config.dataset.name, "split": split,

@@ -53,6 +53,9 @@ def base(model="mobilenet_v3_small", dataset="shapes"):
         keep_checkpoints=2,
         eval_every_epochs=1,
         log_every_steps=50,
+        validation_pictures=8,      # TensorBoard: this many validation images drawn with the
+                                    # predictions after each validation, the confusion matrix,
+                                    # detection's PR curves (mobilenet_tf/visualize); 0: none
         profile_steps="",           # "START,END": a TensorBoard profiler trace of those steps
         init_from="",               # keras_applications, or a .keras / .weights.h5 / checkpoint file
         freeze_backbone=False,

@@ -161,10 +161,10 @@ class Checkpointer(keras.callbacks.Callback):
 
 
 def write_text_atomically(path, text):
-    """Writes `text` to `path` (any tf.io.gfile path) under a temporary name, renamed when
-    complete, so a reader or a crash never leaves half a file."""
+    """Writes `text` (str, or bytes such as a PNG) to `path` (any tf.io.gfile path) under a
+    temporary name, renamed when complete, so a reader or a crash never leaves half a file."""
     partial = path + ".partial"
-    with tf.io.gfile.GFile(partial, "w") as f:
+    with tf.io.gfile.GFile(partial, "wb" if isinstance(text, bytes) else "w") as f:
         f.write(text)
     tf.io.gfile.rename(partial, path, overwrite=True)
 
@@ -309,6 +309,14 @@ class TensorBoard(keras.callbacks.Callback):
             tf.profiler.experimental.stop()
             self.profiling = False
         self._last = None   # the next fit() traces nothing new, but reopens its iterator
+
+    def write_validation_image(self, name, image, step):
+        """One uint8 (H, W, 3) picture into the validation run (visualize.summaries)."""
+        if not self.enabled:
+            return
+        with self.eval_writer.as_default():
+            tf.summary.image(name, np.asarray(image, np.uint8)[None], step=step)
+        self.eval_writer.flush()
 
     def write_scalars(self, scalars, step):
         """Validation-side scalars, e.g. the final evaluation."""

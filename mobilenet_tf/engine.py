@@ -348,6 +348,8 @@ def train(config, model_dir, verbose=None):
     last_validation = _LastValidation(task)
     fit_callbacks = [callbacks.OutputLosses(), last_validation, nan_guard, mark_complete, best,
                      checkpointer, board]
+    pictures = _validation_pictures(task, config, board, train_info, chief)
+    fit_callbacks += [pictures] if pictures else []
     if strategy.num_replicas_in_sync > 1:
         with strategy.scope():
             _build_before_fit(model, task, config)
@@ -391,10 +393,13 @@ def train(config, model_dir, verbose=None):
                 and strategy.num_replicas_in_sync == 1)
     # When that validation was also the best, best.keras holds the final weights already.
     same_as_best = reusable and best.saved_at_step == callbacks.global_step(model)
-    return _finish(task, config, model, validation, model_dir if chief else
-                   _worker_dir(model_dir, strategy), chief, board,
-                   last_validation.metrics if reusable else None,
-                   best.path if same_as_best else None)
+    metrics = _finish(task, config, model, validation, model_dir if chief else
+                      _worker_dir(model_dir, strategy), chief, board,
+                      last_validation.metrics if reusable else None,
+                      best.path if same_as_best else None)
+    if pictures:
+        pictures.write_final(metrics["step"])
+    return metrics
 
 
 # The config fields that decide the weights' shapes: a run in a model dir resumes only with
@@ -505,6 +510,17 @@ class _ValidationWeights(keras.callbacks.Callback):
 
     def on_test_end(self, logs=None):
         self._held.close()
+
+
+def _validation_pictures(task, config, board, info, chief):
+    """The TensorBoard pictures of each validation (visualize.summaries), on the chief of a
+    one-worker run when config.train.validation_pictures > 0; None otherwise."""
+    count = config.train.get("validation_pictures", 0)
+    if not chief or count <= 0 or _cluster_size() > 1:
+        return None
+    from mobilenet_tf.visualize.summaries import ValidationPictures
+    return ValidationPictures(task, config, board, labels.from_info(info)["class_names"],
+                              count)
 
 
 def _write_first_images(task, config, board):

@@ -46,7 +46,8 @@ def mean_reconstruction_error(n, points, draws=20):
                           for seed in range(draws)]))
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, never a display)."""
     import matplotlib   # only the figures need it, and never a display
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -55,7 +56,7 @@ def _pyplot():
 
 def relu_manifold_figure(path, dims=RELU_DIMS, seed=0):
     """Writes the input spiral and its ReLU reconstructions for each n in `dims` to `path`."""
-    plt = _pyplot()
+    plt = pyplot()
     points = spiral()
     colour = np.linspace(0.0, 1.0, len(points))   # position along the spiral
     fig, axes = plt.subplots(1, len(dims) + 1, figsize=(3 * (len(dims) + 1), 3.2))
@@ -83,7 +84,7 @@ def tradeoff_figure(points, path):
     Each series gets one colour: its width sweep as a solid line, its resolution sweep at
     width 1.0 dashed; every point is labelled "width-resolution".
     """
-    plt = _pyplot()
+    plt = pyplot()
     by_series = collections.defaultdict(list)
     for series, variant, madds, top1 in points:
         by_series[series].append((madds / 1e6, top1, variant))

@@ -41,6 +41,19 @@ def test_train_py_learns_shapes_and_evaluate_py_reproduces_the_accuracy(name, re
     assert final["top1"] >= 0.90, (name, final)
     assert f"validation after {steps} steps: top1 {final['top1']:.4f}" in trained.stdout
 
-    metrics = evaluated_metrics(model_dir)
+    plots = model_dir / f"plots_{name}"
+    metrics = evaluated_metrics(model_dir, f"--plots_dir={plots}")
     assert metrics["top1"] == pytest.approx(final["top1"], abs=1e-6)
     assert metrics["loss"] == pytest.approx(final["loss"], rel=1e-4)
+    # --plots_dir: the confusion matrix and per-class accuracy over the split, whose
+    # per-class table adds up to the split and its accuracy to top-1.
+    table = (plots / "per_class.csv").read_text().splitlines()
+    assert table[0] == "class,images,accuracy,precision,most often taken for"
+    rows = [line.split(",") for line in table[1:]]
+    assert [row[0] for row in rows] == ["circle", "square", "triangle", "star", "cross", "ring"]
+    images = sum(int(row[1]) for row in rows)
+    assert images == 600
+    assert sum(int(row[1]) * float(row[2]) for row in rows) / images == pytest.approx(
+        metrics["top1"], abs=1e-3)
+    for png in ("confusion_matrix.png", "per_class_accuracy.png"):
+        assert (plots / png).read_bytes()[:4] == b"\x89PNG"

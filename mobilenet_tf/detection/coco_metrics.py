@@ -4,6 +4,7 @@ and ground truth, built in memory, so Shapes and any COCO-format dataset are sco
     evaluator = CocoEvaluator(num_classes)
     for each batch: evaluator.add(detections, targets)   # numpy dicts, see add()
     evaluator.result()   # {"AP", "AP50", "AP75", "APs", "APm", "APl", "per_class_AP"}
+    evaluator.precision  # then COCOeval's (T, R, K, A, M) precision, for PR curves
 
 Boxes are converted to COCO's [x, y, width, height] in the original image's pixels (the
 `original_size` of each example), ground-truth areas are the dataset's (`gt_area`: the
@@ -32,6 +33,7 @@ class CocoEvaluator:
     def __init__(self, num_classes):
         self.num_classes = num_classes
         self.images, self.annotations, self.detections = [], [], []
+        self.precision = None   # set by result(): COCOeval's eval["precision"]
 
     def add(self, detections, targets):
         """detections: {"boxes" (B, N, 4), "scores" (B, N), "classes" (B, N), "num_detections"
@@ -60,7 +62,8 @@ class CocoEvaluator:
     def result(self):
         """{"AP", "AP50", "AP75", "APs", "APm", "APl"}: COCOeval's first six stats as
         fractions; 0.0 with no detections, None for an area range with no ground truth; and
-        "per_class_AP", the AP of each class index (None: no ground truth of that class)."""
+        "per_class_AP", the AP of each class index (None: no ground truth of that class).
+        Keeps COCOeval's precision array in self.precision (None with no detections)."""
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
         if not self.detections:
@@ -78,6 +81,7 @@ class CocoEvaluator:
         # COCOeval gives -1 where no ground truth falls in the area range.
         result = {key: (float(value) if value >= 0 else None)
                   for key, value in zip(METRIC_KEYS, evaluation.stats[:6])}
+        self.precision = evaluation.eval["precision"]
         return {**result, "per_class_AP": _per_class_ap(evaluation.eval["precision"])}
 
 

@@ -50,6 +50,9 @@ class DetectionTask(Task):
     DATASETS = tuple(data.DETECTION_DATASETS)
     METRIC_NAMES = ("loss", "boxes_loss", "classes_loss", "classes_positive_accuracy")
     BEST_METRIC = "classes_positive_accuracy"   # higher is better; AP is computed at the end
+    # COCOeval's (T, R, K, A, M) precision array of the last split_metrics (None before, or
+    # without detections): the PR curves of evaluate.py --plots_dir and of TensorBoard.
+    last_precision = None
 
     def check_config(self, config):
         """Task.check_config, and a classification loss this task has."""
@@ -129,7 +132,9 @@ class DetectionTask(Task):
             detections = {k: ops.convert_to_numpy(v) for k, v in run(images).items()}
             evaluator.add(detections, {k: np.asarray(v) for k, v in targets.items()
                                        if k not in TARGET_KEYS})
-        return evaluator.result()
+        result = evaluator.result()
+        self.last_precision = evaluator.precision
+        return result
 
     def init_from(self, model, source, config):
         """weights.init_by_name: the backbone's ImageNet weights, or a saved model's."""
