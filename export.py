@@ -26,7 +26,7 @@ from mobilenet_tf.export import source   # noqa: E402
 
 flags.DEFINE_list("format", ["all"], f"Formats, comma-separated: {', '.join(export.FORMATS)}, "
                   "or all.")
-flags.DEFINE_string("output_dir", None, "Where the artifacts go (default MODEL_DIR/export).")
+cli.define_output_dir("Where the artifacts go (default MODEL_DIR/export).")
 flags.DEFINE_enum("input_type", "uint8", list(export.INPUT_TYPES), "The images input: uint8 "
                   "pixels, or float32 pixel values in [0, 255]; normalisation is inside.")
 flags.DEFINE_enum("int8_io", None, list(export.INT8_IO_TYPES), "tflite_int8's input and output "

@@ -30,8 +30,7 @@ from absl import flags   # noqa: E402
 from mobilenet_tf import cli, models, predict   # noqa: E402
 from mobilenet_tf.predict import images, model, writers   # noqa: E402
 
-flags.DEFINE_string("output_dir", None, "Where the predictions go (default "
-                    "MODEL_DIR/predictions).")
+cli.define_output_dir("Where the predictions go (default MODEL_DIR/predictions).")
 flags.DEFINE_integer("top_k", 5, "Classification: the classes listed per image.")
 flags.DEFINE_float("score_threshold", 0.3, "Detection: the lowest score drawn and listed in "
                    "predictions.json (detections.json keeps every detection, as COCO's "

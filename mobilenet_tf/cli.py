@@ -85,6 +85,13 @@ def define_saved_model_flags():
     flags.DEFINE_string("metrics_out", None, "Also write the results to this JSON file.")
 
 
+def define_output_dir(help_text):
+    """--output_dir, which export.py and predict.py both take: defined by the first of them
+    imported (a test process imports both; a command line runs one, so its help is its own)."""
+    if "output_dir" not in flags.FLAGS:
+        flags.DEFINE_string("output_dir", None, help_text)
+
+
 def parse_flags(argv):
     """absl flags_parser: plain flags into FLAGS, --config.* overrides kept for later.
     A bad flag is one line and exit code 2."""
