@@ -27,9 +27,8 @@ from keras import layers
 
 from mobilenet_tf.models.attention import LayerScale, mobile_mqa
 from mobilenet_tf.models.common import classifier_output, finish_model, model_input
-from mobilenet_tf.models.layers import (StrideTracker, activation as apply_activation,
-                                        batch_norm, conv_bn_act, depthwise_bn_act,
-                                        make_divisible)
+from mobilenet_tf.models.layers import (StrideTracker, batch_norm, conv_bn_act,
+                                        depthwise_bn_act, make_divisible)
 
 # Block types, the paper's names. CONV and FUSED_IB take their kxk kernel in the k2 column.
 CONV, FUSED_IB = "Conv2D", "FusedIB"
