@@ -160,13 +160,20 @@ class Checkpointer(keras.callbacks.Callback):
         self.save()
 
 
-def write_text_atomically(path, text):
-    """Writes `text` (str, or bytes such as a PNG) to `path` (any tf.io.gfile path) under a
-    temporary name, renamed when complete, so a reader or a crash never leaves half a file."""
+def write_atomically(path, write):
+    """write(temporary path), then renamed to `path` (any tf.io.gfile path): a reader or a
+    crash never sees half a file."""
     partial = path + ".partial"
-    with tf.io.gfile.GFile(partial, "wb" if isinstance(text, bytes) else "w") as f:
-        f.write(text)
+    write(partial)
     tf.io.gfile.rename(partial, path, overwrite=True)
+
+
+def write_text_atomically(path, text):
+    """Writes `text` (str, or bytes such as a PNG) to `path` with write_atomically."""
+    def write(partial):
+        with tf.io.gfile.GFile(partial, "wb" if isinstance(text, bytes) else "w") as f:
+            f.write(text)
+    write_atomically(path, write)
 
 
 def _write_json_atomically(path, value):

@@ -39,7 +39,7 @@ import sys
 
 import tensorflow as tf
 
-from mobilenet_tf import UserError
+from mobilenet_tf import UserError, callbacks
 from mobilenet_tf.data import coco, imagenet, masks
 
 # The ImageNet TFRecord layout's examples per shard (1,281,167 / 1024).
@@ -96,19 +96,15 @@ def resized_mask(encoded, height, width):
 # -- Writing ----------------------------------------------------------------------------------
 
 def write_atomically(path, write):
-    """write(temporary path), then renamed to `path`: an interruption leaves no half file."""
-    partial = path + ".partial"
+    """callbacks.write_atomically, into a folder made first (the copy mirrors the source's)."""
     tf.io.gfile.makedirs(os.path.dirname(path) or ".")
-    write(partial)
-    tf.io.gfile.rename(partial, path, overwrite=True)
+    callbacks.write_atomically(path, write)
 
 
 def write_bytes(path, data):
-    """`data` written to `path` atomically."""
-    def write(partial):
-        with tf.io.gfile.GFile(partial, "wb") as f:
-            f.write(data)
-    write_atomically(path, write)
+    """`data` written to `path` atomically, its folder made first."""
+    tf.io.gfile.makedirs(os.path.dirname(path) or ".")
+    callbacks.write_text_atomically(path, data)
 
 
 class Skipped:
