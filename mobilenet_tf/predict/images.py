@@ -9,10 +9,11 @@ import tensorflow as tf
 from PIL import Image, ImageOps
 
 from mobilenet_tf import UserError
-from mobilenet_tf.data import preprocess
+from mobilenet_tf.data import folder, preprocess
 
-# What a folder is searched for (a file named on the command line is tried whatever it is).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+# What a folder is searched for (a file named on the command line is tried whatever it is):
+# the folder dataset's kinds, and those Pillow reads beyond TensorFlow's decoders.
+IMAGE_EXTENSIONS = folder.IMAGE_EXTENSIONS + (".webp", ".tif", ".tiff")
 
 
 def find(arguments):
@@ -22,8 +23,8 @@ def find(arguments):
     found = []
     for argument in arguments:
         if os.path.isdir(argument):
-            matches = sorted(os.path.join(folder, name)
-                             for folder, _, names in os.walk(argument) for name in names
+            matches = sorted(os.path.join(directory, name)
+                             for directory, _, names in os.walk(argument) for name in names
                              if name.lower().endswith(IMAGE_EXTENSIONS))
         elif os.path.exists(argument):
             matches = [argument]
