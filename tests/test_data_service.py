@@ -157,9 +157,12 @@ def test_the_trainers_of_a_multi_worker_run_share_the_epoch(dispatcher, local_wo
     from conftest import resolved_config
     from mobilenet_tf.tasks import TASKS
     local_workers(2)
+    # An epoch of 512 examples, of which the 3 steps read 48: the stream is repeated (see
+    # service's doc), and with a short epoch a worker running ahead into the next pass could
+    # serve an example again (it did with 64 on a loaded machine).
     config = resolved_config(f"--data_service={dispatcher.target}", "--batch_size=16",
                              "--config.dataset.image_size=32",
-                             "--config.dataset.options.num_examples=64")
+                             "--config.dataset.options.num_examples=512")
     trainers = [service.build_inputs(
         TASKS["classification"], config, "train", job="run-epoch0-step0",
         input_context=tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=i,
@@ -167,7 +170,7 @@ def test_the_trainers_of_a_multi_worker_run_share_the_epoch(dispatcher, local_wo
                 for i in range(2)]
     iterators = [iter(dataset) for dataset in trainers]
     seen = [set(), set()]
-    for _ in range(3):   # 3 steps of both trainers: 48 of the epoch's 64 examples
+    for _ in range(3):   # 3 steps of both trainers: 48 of the epoch's 512 examples
         for trainer, iterator in enumerate(iterators):
             images, labels = next(iterator)
             assert images.shape == (8, 32, 32, 3) and labels.shape == (8,)

@@ -126,15 +126,21 @@ def _numbered_map_skipping_corrupt(dataset, function):
     function stage worth avoiding.
     """
     dummy_input = tf.nest.map_structure(_zeros_like_spec, dataset.element_spec)
-    dummy_output = tf.nest.map_structure(_zeros_like_spec,
-                                         dataset.map(function).element_spec)
+    # Called as Dataset.map calls it: a tuple element is spread over the arguments.
+    spread = type(dataset.element_spec) is tuple
+    inputs = dataset.element_spec if spread else (dataset.element_spec,)
+    # Traced once, then called below: the cond's other branch needs the output's structure,
+    # and a second trace to learn it doubled the cost of building a pipeline (detection's
+    # target matching most of all).
+    traced = tf.function(function).get_concrete_function(*inputs)
+    dummy_output = tf.nest.map_structure(
+        lambda tensor: _zeros_like_spec(tf.TensorSpec(tensor.shape, tensor.dtype)),
+        traced.structured_outputs)
 
     def attempt(number, named):
         previous_name, (is_end, element) = named
-        # Called as Dataset.map calls it: a tuple element is spread over the arguments.
-        call = (lambda: function(*element)) if type(element) is tuple else (
-            lambda: function(element))
-        output = tf.cond(is_end, lambda: dummy_output, call)
+        output = tf.cond(is_end, lambda: dummy_output,
+                         lambda: traced(*element) if spread else traced(element))
         return number, previous_name, is_end, output
 
     named = with_end_marker(dataset, dummy_input).scan(tf.constant(""), _with_previous_name)
