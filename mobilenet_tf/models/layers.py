@@ -193,7 +193,7 @@ def residual_add(shortcut, x, prefix, drop_path_rate=0.0):
 def drop_path_rate_at(rate, position, count, schedule="linear"):
     """The drop-path rate of the block at `position` of `count`: `rate` on every block
     ("constant"), or rate * position / count ("linear": deeper blocks are dropped more, the
-    early ones that every later block builds on least; Huang et al., section 3)."""
+    early ones that every later block builds on least: Huang et al.'s linear decay rule)."""
     if schedule not in DROP_PATH_SCHEDULES:
         raise ValueError(f"drop_path_schedule must be one of {DROP_PATH_SCHEDULES}, "
                          f"got {schedule!r}")
