@@ -45,7 +45,10 @@ for name in MODEL_NAMES:
     outputs = features.predict_on_batch(x) if name == "mobilenet_v2" else features.output
     result["shapes"][name + ":features"] = sorted(outputs)
 
-model = build("v3_small", width=0.35, input_shape=(72, 72, 3), num_classes=5, dropout=0.0)
+# With stochastic depth: its per-sample draws run in the jitted train step too.
+model = build("v3_small", width=0.35, input_shape=(72, 72, 3), num_classes=5, dropout=0.0,
+              drop_path_rate=0.2)
+result["drop_path_layers"] = sum("drop_path" in layer.name for layer in model.layers)
 model.compile(optimizer=keras.optimizers.SGD(0.05),
               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 y = np.array([1, 3])
@@ -72,6 +75,7 @@ def test_every_model_runs_and_trains_under_jax_without_tensorflow():
         assert "C4" in result["shapes"][name + ":features"]
     losses = result["losses"]
     assert all(l == l for l in losses) and losses[-1] < losses[0]
+    assert result["drop_path_layers"] == 7   # one on each of V3-Small's residual blocks
 
 
 @pytest.mark.slow

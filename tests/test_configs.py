@@ -197,6 +197,8 @@ GOLDEN = [
     ("mobilenet_v3_large_imagenet_timm.py", "model.bn_momentum", 0.9),
     ("mobilenet_v3_large_imagenet_timm.py", "dataset.randaugment_ops", 2),
     ("mobilenet_v3_large_imagenet_timm.py", "dataset.randaugment_magnitude", 0.4),
+    ("mobilenet_v3_large_imagenet_timm.py", "model.options",
+     ml_collections.ConfigDict({"drop_path_rate": 0.2})),
     # Xception, arXiv:1610.02357 sections 4.2-4.4.
     ("xception_imagenet.py", "model.name", "xception"),
     ("xception_imagenet.py", "optimizer.name", "sgd"),

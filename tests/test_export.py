@@ -2,6 +2,7 @@
 MobileNetV3's hard activations become fused LiteRT kernels, int8 keeps a trained model's
 accuracy (the session's shared train.py run), LR-ASPP exports its class map, and bad input is
 one line with exit code 2."""
+import collections
 import json
 import os
 import re
@@ -290,6 +291,77 @@ def test_a_model_without_a_fixed_input_size_is_refused():
     model = build("v2", width=WIDTH, input_shape=(None, None, 3), num_classes=6)
     with pytest.raises(UserError, match="input size is not fixed"):
         export.Serving(model, export.hook_for("classification"))
+
+
+# -- MobileNetV4 Hybrid-M: Mobile MQA in float32 and int8 -----------------------------------
+
+HYBRID_SIZE, HYBRID_IMAGES, MQA_BLOCKS = 64, 96, 8
+
+
+def shapes_images(split, count, size):
+    """(count, size, size, 3) uint8 Shapes images of `split` and their (count,) labels."""
+    examples = [shapes.render(i, shapes.split_seed(split, 0), size) for i in range(count)]
+    return (np.stack([e["image"] for e in examples]).astype("uint8"),
+            np.array([int(e["label"]) for e in examples]))
+
+
+def hybrid_medium_probe(images, labels):
+    """A Hybrid-M (width 0.25, stochastic depth on) whose decisions on `images` mean something
+    without a training run (which the suite cannot afford): batch-norm statistics measured on
+    the images (momentum 0: one pass in training mode sets them), every layer scale at 1 so
+    each UIB and Mobile MQA branch counts, and the classifier fitted to `labels` by ridge
+    regression on the pooled features (a linear probe on random features). The probe fits
+    these images, so the float model picks their labels, six classes about equally often:
+    an int8 model that computes the same network must pick them too."""
+    model = build("v4_hybrid_medium", width=0.25, input_shape=(HYBRID_SIZE, HYBRID_SIZE, 3),
+                  num_classes=6, include_preprocessing=True, dropout=0.0, bn_momentum=0.0,
+                  drop_path_rate=0.2)
+    for layer in model.layers:
+        if layer.name.endswith("_layer_scale"):
+            layer.set_weights([np.ones_like(w) for w in layer.get_weights()])
+    pixels = images.astype("float32")
+    model(pixels, training=True)
+    features = keras.Model(model.input, model.get_layer("flatten").output)
+    pooled = np.asarray(features(pixels, training=False), dtype="float64")
+    mean = pooled.mean(axis=0)
+    targets = np.eye(6)[labels]
+    kernel = np.linalg.solve((pooled - mean).T @ (pooled - mean) + np.eye(pooled.shape[1]),
+                             (pooled - mean).T @ (targets - targets.mean(axis=0)))
+    model.get_layer("logits").set_weights([kernel.astype("float32"),
+                                           (-mean @ kernel).astype("float32")])
+    return model
+
+
+def test_hybrid_medium_exports_to_float32_and_int8_with_mobile_mqa_in_int8(tmp_path):
+    """Issue 18: V4-Hybrid-M through the export check in float32 and int8 (calibrated on
+    training images), attention included; stochastic depth leaves nothing in either graph."""
+    keras.utils.set_random_seed(0)
+    images, labels = shapes_images("validation", HYBRID_IMAGES, HYBRID_SIZE)
+    calibration, _ = shapes_images("train", 64, HYBRID_SIZE)
+    serving = export.Serving(hybrid_medium_probe(images, labels),
+                             export.hook_for("classification"))
+    artifacts = export.export(
+        serving, ("tflite_float32", "tflite_int8"), str(tmp_path),
+        representative=lambda: (x[None].astype("float32") for x in calibration))
+    rows = {row["format"]: row for row in export.check(serving, artifacts, images, labels,
+                                                         latency_runs=0)}
+    print(f"\nmobilenet_v4_hybrid_medium\n{export.table(list(rows.values()), serving.hook)}")
+    float32, int8 = rows["tflite_float32"], rows["tflite_int8"]
+    assert float32["keras_top1"] >= 0.95, float32   # the probe has fitted the images
+    # Drop path is the identity at inference: float32 is the Keras model to rounding.
+    assert float32["max_abs_diff"] <= TOLERANCE["tflite_float32"], float32
+    assert float32["top1_agreement"] == 1.0 and float32["xnnpack_partitions"] == 1, float32
+    assert int8["top1_agreement"] >= 0.9 and abs(int8["top1_delta"]) <= 0.1, int8
+    for fmt, row in rows.items():
+        with open(row["path"], "rb") as f:
+            counts = collections.Counter()
+            for (op, _), n in graph.ops(f.read()).items():
+                counts[op] += n
+        # Mobile MQA's two products per block, in the graph's own type (int8: no float
+        # island, so no DEQUANTIZE); and no random op of the drop path.
+        assert counts["BATCH_MATMUL"] == 2 * MQA_BLOCKS, (fmt, counts)
+        assert "DEQUANTIZE" not in counts, (fmt, counts)
+        assert not any("RANDOM" in op or "MULTINOMIAL" in op for op in counts), (fmt, counts)
 
 
 # -- LR-ASPP ----------------------------------------------------------------------------------

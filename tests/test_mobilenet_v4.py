@@ -119,11 +119,38 @@ def test_symmetric_padding_pads_only_strided_convs_and_changes_no_shape():
 
 
 def test_hybrid_model_contract(tmp_path):
-    # LayerScale and MultiQueryAttention: .keras round trip in safe mode, tf.data, bfloat16.
+    # LayerScale, MultiQueryAttention and drop path: .keras round trip in safe mode, tf.data,
+    # bfloat16.
     outputs = check_model_contract(
         lambda: build("v4_hybrid_medium", width=0.25, input_shape=(64, 64, 3),
-                      num_classes=10), 64, tmp_path)
+                      num_classes=10, drop_path_rate=0.1), 64, tmp_path)
     assert [o.dtype for o in outputs] == ["float32"]
+
+
+def drop_path_rates(model):
+    """{block id: drop-path rate} of a model's drop_path layers."""
+    return {int(layer.name.split("_")[1]): layer.rate for layer in model.layers
+            if layer.name.endswith("_drop_path")}
+
+
+def test_drop_path_reaches_every_residual_block_mqa_included_on_model_gardens_schedule():
+    model = build("v4_hybrid_medium", width=0.25, input_shape=(32, 32, 3), drop_path_rate=0.2)
+    rates = drop_path_rates(model)
+    residual = {int(layer.name.split("_")[1]) for layer in model.layers
+                if layer.name.endswith("_add")}
+    table = mobilenet_v4.HYBRID_MEDIUM
+    assert set(rates) == residual
+    assert {8, 10, 12, 14, 24, 26, 28, 30} <= residual   # the Mobile MQA rows
+    assert all(isinstance(table[b], mobilenet_v4.MobileMQA) for b in (8, 24))
+    # Model Garden's count: the stem is block 0, pooling and the head conv count too.
+    for block, rate in rates.items():
+        assert rate == pytest.approx(0.2 * (block + 1) / (len(table) + 2)), block
+    # "constant": every residual block at the rate (Model Garden's Conv-L recipe); no weights.
+    plain = build("v4_conv_small", width=0.5, input_shape=(32, 32, 3))
+    constant = build("v4_conv_small", width=0.5, input_shape=(32, 32, 3), drop_path_rate=0.1,
+                     drop_path_schedule="constant")
+    assert set(drop_path_rates(constant).values()) == {0.1}
+    assert constant.count_params() == plain.count_params()
 
 
 def test_include_preprocessing_normalises_pixels_with_imagenet_mean_and_std():
@@ -235,8 +262,15 @@ def test_imagenet_recipe_takes_the_row_of_the_model(monkeypatch):
     assert (config.dataset.image_size, config.train.batch_size, config.dataset.mixup_alpha,
             config.schedule.min_learning_rate) == (384, 16384, 0.8, 1e-5)
     assert config.optimizer.learning_rate == 0.02   # an override still wins
+    assert config.model.options.to_dict() == {"drop_path_rate": 0.35,
+                                              "drop_path_schedule": "linear"}
     small = resolved_config("--model=v4_conv_small", "--dataset=imagenet")
     assert (small.dataset.image_size, small.optimizer.beta_1, small.train.ema_decay) == (
         224, 0.6, 0.9999)
+    assert small.model.options.drop_path_rate == 0.0
+    large = resolved_config("--model=v4_conv_large", "--dataset=imagenet",
+                            "--config.model.options.drop_path_rate=0.1")
+    assert large.model.options.to_dict() == {"drop_path_rate": 0.1,
+                                             "drop_path_schedule": "constant"}
     with pytest.raises(UserError, match="is for mobilenet_v4_conv_small"):
         resolved_config("--config=configs/mobilenet_v4_imagenet.py", "--model=v2")

@@ -11,7 +11,7 @@ from mobilenet_tf import UserError
 from mobilenet_tf.models import ALIASES, build, names
 
 MODEL_NAMES = names("classification")
-from mobilenet_tf.models.layers import StrideTracker, make_divisible
+from mobilenet_tf.models.layers import StrideTracker, drop_path, make_divisible
 
 KA = keras.applications
 
@@ -254,6 +254,36 @@ def test_stride_tracker_turns_strides_into_dilation():
     assert tracker.level == 5 and tracker.stride == 8
 
 
+def test_drop_path_drops_whole_samples_keeps_the_mean_and_is_the_identity_at_inference():
+    inputs = keras.Input((2, 2, 3))
+    model = keras.Model(inputs, drop_path(inputs, 0.25, "block_"))
+    assert model.layers[-1].name == "block_drop_path"
+    assert drop_path(inputs, 0.0, "block_") is inputs   # rate 0: no layer at all
+    x = np.random.default_rng(0).uniform(1, 2, (4000, 2, 2, 3)).astype("float32")
+    out = np.asarray(model(x, training=True))
+    # Each sample is either dropped whole or kept whole, scaled by 1 / keep.
+    dropped = np.all(out == 0, axis=(1, 2, 3))
+    kept = np.all(np.isclose(out, x / 0.75, rtol=1e-6), axis=(1, 2, 3))
+    assert np.all(dropped ^ kept)
+    assert abs(dropped.mean() - 0.25) < 0.03   # binomial std 0.007 at 4000 samples
+    assert abs(out.mean() / x.mean() - 1) < 0.03   # the expected value is unchanged
+    assert not np.array_equal(out, np.asarray(model(x, training=True)))   # a new draw each call
+    np.testing.assert_array_equal(model(x, training=False), x)
+
+
+def test_v3_drop_path_follows_timms_linear_schedule_on_the_residual_blocks_only():
+    plain = build("v3_small", width=0.35, input_shape=(32, 32, 3))
+    model = build("v3_small", width=0.35, input_shape=(32, 32, 3), drop_path_rate=0.2)
+    assert model.count_params() == plain.count_params()
+    rates = {layer.name: layer.rate for layer in model.layers if "drop_path" in layer.name}
+    residual = [layer.name[:-len("add")] for layer in model.layers if layer.name.endswith("_add")]
+    assert sorted(rates) == sorted(prefix + "drop_path" for prefix in residual) and rates
+    # timm: block i of its 12 (V3-Small's 11 bnecks, then the 1x1 conv to 576) at 0.2 * i / 12.
+    for name, rate in rates.items():
+        block = int(name.split("_")[2])
+        assert rate == pytest.approx(0.2 * block / 12), name
+
+
 # --- bad input --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name,options,message", [
@@ -271,6 +301,10 @@ def test_stride_tracker_turns_strides_into_dilation():
     ("v2", {"num_classes": 0}, "num_classes must be a positive integer"),
     ("v1", {"activation": "mish"}, "activation must be one of relu, relu6"),
     ("v1", {"dropout": 1.5}, "dropout must be in [0, 1)"),
+    ("v3_small", {"drop_path_rate": 1.0}, "drop_path_rate must be in [0, 1)"),
+    ("v4_conv_small", {"drop_path_schedule": "cosine"},
+     "drop_path_schedule must be one of linear, constant"),
+    ("v2", {"drop_path_rate": 0.1}, "model 'mobilenet_v2' has no option 'drop_path_rate'"),
 ])
 def test_bad_options_raise_one_clear_error(name, options, message):
     with pytest.raises(UserError) as error:

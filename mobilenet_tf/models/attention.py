@@ -20,7 +20,7 @@ Both layers use keras.ops only (TensorFlow and JAX) and are registered serializa
 import keras
 from keras import layers, ops
 
-from mobilenet_tf.models.layers import depthwise_bn_act
+from mobilenet_tf.models.layers import depthwise_bn_act, residual_add
 
 LAYER_SCALE_INIT = 1e-5   # the paper's and timm's initial layer scale
 
@@ -94,10 +94,11 @@ def _key_value_input(x, kv_stride, kernel, prefix, norm, padding):
 
 
 def mobile_mqa(x, *, num_heads, key_dim, value_dim, kv_stride, out, prefix, norm,
-               padding="same", kv_kernel=3, layer_scale=True):
+               padding="same", kv_kernel=3, layer_scale=True, drop_path_rate=0.0):
     """The Mobile MQA block: (B, H, W, C) -> (B, H, W, out), with the shortcut when
     out == C. BN (no activation) on the input, multi-query attention, a 1x1 output
-    projection, layer scale. No biases on the projections (as the paper's reference code)."""
+    projection, layer scale, stochastic depth (drop_path_rate, on a block with a shortcut).
+    No biases on the projections (as the paper's reference code)."""
     shortcut, channels = x, x.shape[-1]
     x = norm(name=f"{prefix}input_bn")(x)
     queries = layers.Conv2D(num_heads * key_dim, 1, use_bias=False, name=f"{prefix}query")(x)
@@ -110,5 +111,5 @@ def mobile_mqa(x, *, num_heads, key_dim, value_dim, kv_stride, out, prefix, norm
     if layer_scale:
         x = LayerScale(name=f"{prefix}layer_scale")(x)
     if out == channels:
-        x = layers.Add(name=f"{prefix}add")([shortcut, x])
+        x = residual_add(shortcut, x, prefix, drop_path_rate)
     return x

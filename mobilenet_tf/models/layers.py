@@ -1,6 +1,6 @@
 """Building blocks shared by the backbones: channel rounding, conv-BN-activation, the
 depthwise-separable block (MobileNet V1), the inverted residual with linear bottleneck
-(MobileNet V2 / V3) and squeeze-and-excitation.
+(MobileNet V2 / V3), squeeze-and-excitation, and stochastic depth on residual branches.
 
 Only `keras.layers` here, so every model runs under the TensorFlow and JAX backends and
 reloads from a `.keras` file in safe mode with no custom objects. Layer names follow
@@ -134,7 +134,7 @@ def squeeze_excite(x, squeeze_channels, prefix, *, gate="hard_sigmoid"):
 
 def inverted_residual(x, *, expanded, out, kernel, strides, dilation, act, se_channels,
                       prefix, norm=BatchNorm, bn_suffix="_bn", endpoints=None,
-                      zero_init_residual=False):
+                      zero_init_residual=False, drop_path_rate=0.0):
     """The MobileNet V2 / V3 block: 1x1 expansion -> kxk depthwise -> (SE) -> linear 1x1
     projection, with an identity shortcut when the shape is unchanged.
 
@@ -143,6 +143,7 @@ def inverted_residual(x, *, expanded, out, kernel, strides, dilation, act, se_ch
     is a dict, the expansion output is stored in it under "expand" (SSDLite taps it).
     zero_init_residual: a block with a shortcut starts as the identity (its projection's BN
     scale is 0; Goyal et al., arXiv:1706.02677, section 5.1), an initialisation only.
+    drop_path_rate: stochastic depth on the block's branch when it has a shortcut (drop_path).
     """
     in_channels = x.shape[-1]
     residual = strides == 1 and in_channels == out
@@ -161,8 +162,42 @@ def inverted_residual(x, *, expanded, out, kernel, strides, dilation, act, se_ch
     x = conv_bn_act(x, out, 1, f"{prefix}project", act=None, norm=norm,
                     bn_name=f"{prefix}project{bn_suffix}")
     if residual:
-        x = layers.Add(name=f"{prefix}add")([shortcut, x])
+        x = residual_add(shortcut, x, prefix, drop_path_rate)
     return x
+
+
+# How a model's drop_path_rate is spread over its residual blocks (drop_path_rate_at).
+DROP_PATH_SCHEDULES = ("linear", "constant")
+
+
+def drop_path(x, rate, prefix):
+    """Stochastic depth (Huang et al., arXiv:1603.09382) on a residual branch (B, ..., C):
+    in training each sample's branch is zeroed with probability `rate` and the kept ones are
+    scaled by 1 / (1 - rate), so the branch's expected value is unchanged; at inference it is
+    the identity, so an exported graph has nothing of it. Keras's Dropout drawing one value
+    per sample (noise_shape (B, 1, ..., 1)) is exactly that, with its own seed generator on
+    every backend, and stays a built-in layer (safe-mode .keras files need no custom object).
+    rate 0 adds no layer."""
+    if not rate:
+        return x
+    return layers.Dropout(rate, noise_shape=(None,) + (1,) * (len(x.shape) - 1),
+                          name=f"{prefix}drop_path")(x)
+
+
+def residual_add(shortcut, x, prefix, drop_path_rate=0.0):
+    """shortcut + drop_path(x, drop_path_rate): how every residual block ends."""
+    x = drop_path(x, drop_path_rate, prefix)
+    return layers.Add(name=f"{prefix}add")([shortcut, x])
+
+
+def drop_path_rate_at(rate, position, count, schedule="linear"):
+    """The drop-path rate of the block at `position` of `count`: `rate` on every block
+    ("constant"), or rate * position / count ("linear": deeper blocks are dropped more, the
+    early ones that every later block builds on least: Huang et al.'s linear decay rule)."""
+    if schedule not in DROP_PATH_SCHEDULES:
+        raise ValueError(f"drop_path_schedule must be one of {DROP_PATH_SCHEDULES}, "
+                         f"got {schedule!r}")
+    return rate if schedule == "constant" else rate * position / count
 
 
 class StrideTracker:

@@ -13,7 +13,8 @@ from keras import layers
 
 from mobilenet_tf.models.common import classifier_output, finish_model, model_input
 from mobilenet_tf.models.layers import StrideTracker, batch_norm, activation as apply_activation
-from mobilenet_tf.models.layers import conv_bn_act, inverted_residual, make_divisible
+from mobilenet_tf.models.layers import (conv_bn_act, drop_path_rate_at, inverted_residual,
+                                        make_divisible)
 
 Bneck = collections.namedtuple("Bneck", "kernel exp out se act stride")
 
@@ -86,10 +87,14 @@ def build_mobilenet_v3(variant, *, width=1.0, minimalistic=False, reduced_tail=F
                        input_shape=(224, 224, 3), num_classes=1000, include_top=True,
                        pooling=None, dropout=0.2, classifier_activation=None, features_only=False,
                        output_stride=None, bn_momentum=0.99, bn_epsilon=1e-3,
+                       drop_path_rate=0.0, drop_path_schedule="linear",
                        include_preprocessing=False, name=None):
     """MobileNetV3 "large" or "small": (B, H, W, 3) in [-1, 1] -> (B, num_classes) logits
     (or `classifier_activation`), or the C2..C5 + C4_expand endpoints. reduced_tail: True
-    (detection's halved last stage) or "segmentation" (its first expansion halved too)."""
+    (detection's halved last stage) or "segmentation" (its first expansion halved too).
+    drop_path_rate: stochastic depth on the blocks with a shortcut, row i of the table's n at
+    drop_path_rate * i / (n + 1) ("linear"; timm's count, whose block list ends with the 1x1
+    conv to LAST_CONV) or at drop_path_rate ("constant")."""
     norm = batch_norm(bn_momentum, bn_epsilon)
     table = (reduce_tail(TABLES[variant], segmentation=reduced_tail == "segmentation")
              if reduced_tail else TABLES[variant])
@@ -113,6 +118,8 @@ def build_mobilenet_v3(variant, *, width=1.0, minimalistic=False, reduced_tail=F
             x, expanded=expanded, out=make_divisible(row.out * width), kernel=row.kernel,
             strides=strides, dilation=dilation, act=row.act, norm=norm, endpoints=taps,
             se_channels=make_divisible(expanded * SE_RATIO) if row.se else None,
+            drop_path_rate=drop_path_rate_at(drop_path_rate, block_id, len(table) + 1,
+                                             drop_path_schedule),
             prefix=f"expanded_conv_{block_id}_" if block_id else "expanded_conv_")
         if level_before == 4 and tracker.level == 5:
             features["C4_expand"] = taps["expand"]  # SSDLite's first map (V3 paper, 6.2)

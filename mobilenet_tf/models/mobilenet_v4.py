@@ -28,7 +28,8 @@ from keras import layers
 from mobilenet_tf.models.attention import LayerScale, mobile_mqa
 from mobilenet_tf.models.common import classifier_output, finish_model, model_input
 from mobilenet_tf.models.layers import (StrideTracker, batch_norm, conv_bn_act,
-                                        depthwise_bn_act, make_divisible)
+                                        depthwise_bn_act, drop_path_rate_at, make_divisible,
+                                        residual_add)
 
 # Block types, the paper's names. CONV and FUSED_IB take their kxk kernel in the k2 column.
 CONV, FUSED_IB = "Conv2D", "FusedIB"
@@ -246,11 +247,12 @@ def _project_norm(norm, residual, zero_init_residual):
 
 def universal_inverted_bottleneck(x, row, *, expanded, out, strides, dilation, act, norm,
                                   padding, prefix, layer_scale, endpoints,
-                                  zero_init_residual=False):
+                                  zero_init_residual=False, drop_path_rate=0.0):
     """The UIB: (start kxk depthwise + BN) -> 1x1 expansion + BN + act -> (middle kxk
-    depthwise + BN + act) -> 1x1 projection + BN -> (layer scale), with the shortcut when
-    the shape is unchanged. The stride goes to the middle depthwise if there is one.
-    (B, H, W, C) -> (B, H / strides, W / strides, out); endpoints["expand"] = the expansion."""
+    depthwise + BN + act) -> 1x1 projection + BN -> (layer scale) -> (drop path), with the
+    shortcut when the shape is unchanged. The stride goes to the middle depthwise if there
+    is one. (B, H, W, C) -> (B, H / strides, W / strides, out); endpoints["expand"] = the
+    expansion."""
     shortcut, channels = x, x.shape[-1]
     if row.k1:
         x = depthwise_bn_act(x, row.k1, f"{prefix}start_dw", strides=1 if row.k2 else strides,
@@ -266,14 +268,16 @@ def universal_inverted_bottleneck(x, row, *, expanded, out, strides, dilation, a
     if layer_scale:
         x = LayerScale(name=f"{prefix}layer_scale")(x)
     if residual:
-        x = layers.Add(name=f"{prefix}add")([shortcut, x])
+        x = residual_add(shortcut, x, prefix, drop_path_rate)
     return x
 
 
 def fused_inverted_bottleneck(x, kernel, *, expanded, out, strides, dilation, act, norm,
-                              padding, prefix, project_act, endpoints, zero_init_residual=False):
-    """The fused IB: kxk conv expansion + BN + act -> 1x1 projection + BN (+ project_act),
-    with the shortcut when the shape is unchanged. (B, H, W, C) -> (B, H / s, W / s, out)."""
+                              padding, prefix, project_act, endpoints, zero_init_residual=False,
+                              drop_path_rate=0.0):
+    """The fused IB: kxk conv expansion + BN + act -> 1x1 projection + BN (+ project_act)
+    (-> drop path), with the shortcut when the shape is unchanged.
+    (B, H, W, C) -> (B, H / s, W / s, out)."""
     shortcut, channels = x, x.shape[-1]
     x = conv_bn_act(x, expanded, kernel, f"{prefix}expand", strides=strides,
                     dilation=dilation, act=act, norm=norm, padding=padding)
@@ -282,18 +286,19 @@ def fused_inverted_bottleneck(x, kernel, *, expanded, out, strides, dilation, ac
     x = conv_bn_act(x, out, 1, f"{prefix}project", act=project_act,
                     norm=_project_norm(norm, residual, zero_init_residual))
     if residual:
-        x = layers.Add(name=f"{prefix}add")([shortcut, x])
+        x = residual_add(shortcut, x, prefix, drop_path_rate)
     return x
 
 
 def _block(x, row, *, table_in, width, strides, dilation, spec, act, norm, padding, prefix,
-           endpoints, zero_init_residual):
+           endpoints, zero_init_residual, drop_path_rate):
     """One table row as layers."""
     if isinstance(row, MobileMQA):
         return mobile_mqa(x, num_heads=row.heads, key_dim=row.key_dim,
                           value_dim=row.key_dim, kv_stride=row.kv_stride,
                           out=make_divisible(row.out * width), prefix=prefix, norm=norm,
-                          padding=padding, layer_scale=spec.hybrid)
+                          padding=padding, layer_scale=spec.hybrid,
+                          drop_path_rate=drop_path_rate)
     out = make_divisible(row.out * width)
     if row.block == CONV:
         return conv_bn_act(x, out, row.k2, f"{prefix}conv", strides=strides,
@@ -303,7 +308,7 @@ def _block(x, row, *, table_in, width, strides, dilation, spec, act, norm, paddi
     expanded = make_divisible(x.shape[-1] * (row.exp / table_in))
     options = dict(expanded=expanded, out=out, strides=strides, dilation=dilation, act=act,
                    norm=norm, padding=padding, prefix=prefix, endpoints=endpoints,
-                   zero_init_residual=zero_init_residual)
+                   zero_init_residual=zero_init_residual, drop_path_rate=drop_path_rate)
     if row.block == FUSED_IB:
         return fused_inverted_bottleneck(
             x, row.k2, project_act=act if spec.fused_project_act else None, **options)
@@ -313,14 +318,19 @@ def _block(x, row, *, table_in, width, strides, dilation, spec, act, norm, paddi
 def build_mobilenet_v4(variant, *, width=1.0, input_shape=None, num_classes=1000,
                        include_top=True, pooling=None, dropout=0.2, classifier_activation=None,
                        features_only=False, output_stride=None, padding="symmetric",
-                       zero_init_residual=False, bn_momentum=0.99, bn_epsilon=1e-5,
+                       zero_init_residual=False, drop_path_rate=0.0,
+                       drop_path_schedule="linear", bn_momentum=0.99, bn_epsilon=1e-5,
                        include_preprocessing=False, name=None):
     """MobileNetV4 `variant` (a SPECS key): (B, H, W, 3) ImageNet-normalised images (or [0,
     255] with include_preprocessing) -> (B, num_classes) logits (or `classifier_activation`),
     or the C2..C5 + C4_expand endpoints. input_shape: default the paper's resolution.
     padding: "symmetric" (PyTorch's, timm's weights) or "same" (Keras's). bn_epsilon 1e-5 is
     PyTorch's, which timm's weights were trained with. zero_init_residual: every convolutional
-    block with a shortcut starts as the identity (an initialisation; Shapes uses it)."""
+    block with a shortcut starts as the identity (an initialisation; Shapes uses it).
+    drop_path_rate: stochastic depth on every block with a shortcut (UIB, fused IB, Mobile
+    MQA), row i of the table at drop_path_rate * (i + 1) / (rows + 2) ("linear") or at
+    drop_path_rate ("constant"): Model Garden's count, which numbers the stem 0 and counts the
+    pooling and the 1280-channel head conv as blocks too."""
     spec = SPECS[variant]
     if padding not in PADDINGS:
         raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
@@ -336,7 +346,9 @@ def build_mobilenet_v4(variant, *, width=1.0, input_shape=None, num_classes=1000
         x = _block(x, row, table_in=table_in, width=width, strides=strides, dilation=dilation,
                    spec=spec, act=spec.act, norm=norm, padding=padding,
                    prefix=f"block_{block_id}_", endpoints=taps,
-                   zero_init_residual=zero_init_residual)
+                   zero_init_residual=zero_init_residual,
+                   drop_path_rate=drop_path_rate_at(drop_path_rate, block_id + 1,
+                                                    len(spec.table) + 2, drop_path_schedule))
         if level_before == 4 and tracker.level == 5 and "expand" in taps:
             features["C4_expand"] = taps["expand"]   # SSDLite's first map (V3 paper, 6.2)
         features[f"C{tracker.level}"] = x

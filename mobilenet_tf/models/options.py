@@ -5,7 +5,7 @@ import inspect
 import numbers
 
 from mobilenet_tf import UserError
-from mobilenet_tf.models.layers import ACTIVATIONS
+from mobilenet_tf.models.layers import ACTIVATIONS, DROP_PATH_SCHEDULES
 
 MIN_RESOLUTION = {"xception": 71}   # two unpadded 3x3 convs and four stride-2 stages
 DEFAULT_MIN_RESOLUTION = 32
@@ -45,6 +45,12 @@ def validate(model_name, builder, options):
     dropout = options.get("dropout", 0.0)
     _check(isinstance(dropout, numbers.Real) and 0.0 <= dropout < 1.0,
            f"dropout must be in [0, 1), got {dropout!r}")
+    rate = options.get("drop_path_rate", 0.0)
+    _check(isinstance(rate, numbers.Real) and not isinstance(rate, bool) and 0.0 <= rate < 1.0,
+           f"drop_path_rate must be in [0, 1) (stochastic depth: 0.05-0.35), got {rate!r}")
+    _check(options.get("drop_path_schedule", "linear") in DROP_PATH_SCHEDULES,
+           f"drop_path_schedule must be one of {', '.join(DROP_PATH_SCHEDULES)}, "
+           f"got {options.get('drop_path_schedule')!r}")
     _check(options.get("activation", "relu6") in ACTIVATIONS,
            f"activation must be one of {', '.join(ACTIVATIONS)}, got {options.get('activation')!r}")
     native = 16 if model_name.startswith("squeezenet") else 32
