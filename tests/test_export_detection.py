@@ -169,25 +169,11 @@ def test_tflite_with_the_graph_nms_gives_the_keras_detections_in_built_in_ops(
         "boxes", "classes", "num_detections", "scores"]
 
 
-def test_capped_size_deltas_caps_sizes_as_the_keras_decoder_does():
-    """The cap before the NMS op, written in ops XNNPACK runs in int8, is box_coder's:
-    size deltas over SCALES * MAX_LOG_SCALE capped, centre deltas and the rest untouched."""
-    from mobilenet_tf.detection import box_coder
-    cap = box_coder.SCALES[2] * box_coder.MAX_LOG_SCALE
-    deltas = np.array([[[50.0, -50.0, cap + 7.0, -30.0], [1.0, 2.0, cap - 1.0, cap + 0.5],
-                        [-3.0, 0.0, 0.0, 1e4]]], np.float32)
-    expected = deltas.copy()
-    expected[..., 2:] = np.minimum(expected[..., 2:], cap)
-    # x - (x - cap) rounds to x's float32 spacing (1e-3 at 1e4): far below what moves a box.
-    np.testing.assert_allclose(np.asarray(detection.capped_size_deltas(deltas)), expected,
-                               atol=1e-3, rtol=0)
-
-
 def test_int8_ssdlite_runs_in_one_xnnpack_partition_beside_the_nms_op(detector, shapes_images,
                                                                       tmp_path):
     """Issue 17: the int8 detector on LiteRT's CPU delegate in one piece, its outputs the NMS
-    op's (h-swish and the cap on the size deltas as XNNPACK's int8 ops, the six prediction
-    maps concatenated four at a time, nothing after the op)."""
+    op's (h-swish as XNNPACK's int8 ops, the six prediction maps concatenated four at a
+    time, no int8 MINIMUM capping the deltas, nothing after the op)."""
     model, threshold = detector
     hook = detection.DetectionExport(detection.anchors_for(model), score_threshold=threshold)
     images, labels = shapes_images

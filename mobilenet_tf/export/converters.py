@@ -172,8 +172,8 @@ def _tflite_bytes(serving, fmt, representative, int8_io):
     spec = serving.spec(1, "float32" if int8 else None)
     with errors.explained(fmt, serving.model, function):
         concrete = (_frozen(function, spec) if after is None
-                    else _frozen_then(function, lambda outputs: after(serving.model, outputs),
-                                      spec))
+                    else _frozen_then(function,
+                                      lambda outputs: after(serving.model, outputs, int8), spec))
         converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], tf.Module())
         converter.allow_custom_ops = serving.hook.tflite_custom_ops
         if fmt != "tflite_float32":

@@ -133,15 +133,16 @@ class DetectionExport(ExportHook):
         self._check_anchors(outputs)
         return self._layer(name="postprocess")([outputs[BOXES], outputs[CLASSES]])
 
-    def tflite_outputs(self, model, outputs):
+    def tflite_outputs(self, model, outputs, int8=False):
         """What TFLite formats compute after the (frozen) model: the graph NMS, or the
-        TFLite_Detection_PostProcess op."""
+        TFLite_Detection_PostProcess op (int8: tflite_int8's graph, whose deltas need no
+        cap; see detection_postprocess_op)."""
         if self.postprocess == "graph":
             return self.serving_outputs(model, outputs)
         self._check_anchors(outputs)
         return detection_postprocess_op(
             outputs[BOXES], self._op_scores(outputs[CLASSES]), self.anchors,
-            **self.options)
+            cap_size_deltas=not int8, **self.options)
 
     @property
     def FORMATS(self):   # noqa: N802 - ExportHook's name
@@ -219,7 +220,8 @@ class DetectionExport(ExportHook):
         return self._keras_metrics[1]
 
 
-def detection_postprocess_op(deltas, class_scores, anchors, *, score_threshold, iou_threshold, max_per_class, max_detections):
+def detection_postprocess_op(deltas, class_scores, anchors, *, score_threshold, iou_threshold,
+                             max_per_class, max_detections, cap_size_deltas=True):
     """LiteRT's TFLite_Detection_PostProcess on (1, A, 4) box deltas, (1, A, C + 1) class
     probabilities (column 0 background) and (A, 4) [cy, cx, h, w] anchors -> the detections.
 
@@ -227,8 +229,16 @@ def detection_postprocess_op(deltas, class_scores, anchors, *, score_threshold, 
     attributes (experimental_implements), which the TFLite converter replaces by the custom
     op (allow_custom_ops); run in TensorFlow it returns zeros. The op decodes with SSD's
     scales (box_coder.SCALES) but without our cap on the size deltas, so the deltas are
-    capped first (capped_size_deltas); its boxes are not clipped to the image, and nothing
-    follows the op (see the module docstring).
+    capped first (a MINIMUM, in float32 XNNPACK's); its boxes are not clipped to the image,
+    and nothing follows the op (see the module docstring).
+
+    cap_size_deltas=False (tflite_int8): int8 deltas cannot exceed their calibrated range,
+    so exp() cannot overflow, which is what the cap guards against, and XNNPACK has no int8
+    MINIMUM (nor an int8 form of the cap that survives the tiny ranges of an untrained
+    head), so the cap would split the int8 graph. A delta the cap would change (a box over
+    62 times its anchor) only occurs when the calibration images produced one, and for
+    SSD's anchors (sides >= 0.1) the capped box is already over 6 image widths: clipped to
+    the image, the two agree unless its centre lies 3 widths outside it.
     """
     num_classes = int(class_scores.shape[-1]) - 1
     # Regular NMS: per class, as ours (the fast mode suppresses across classes).
@@ -245,19 +255,13 @@ def detection_postprocess_op(deltas, class_scores, anchors, *, score_threshold, 
         zero = tf.constant(0.0)
         return zero, zero, zero, zero
 
-    boxes, classes, scores, count = op(capped_size_deltas(deltas), class_scores,
-                                       tf.constant(anchors, tf.float32))
-    return {BOXES: boxes, CLASSES: classes, SCORES: scores, NUM: count}
-
-
-def capped_size_deltas(deltas):
-    """(1, A, 4) deltas with the size deltas capped as box_coder.decode caps them, written
-    x - relu((x - cap) * [0, 0, 1, 1]) (SUB, MUL with a fused RELU, SUB): XNNPACK runs these
-    in int8, where it has no MINIMUM, so the cap stays inside the int8 model's partition."""
-    cap = box_coder.MAX_LOG_SCALE
-    limit = tf.constant([0.0, 0.0, box_coder.SCALES[2] * cap, box_coder.SCALES[3] * cap])
     deltas = tf.cast(deltas, tf.float32)
-    return deltas - tf.nn.relu((deltas - limit) * tf.constant([0.0, 0.0, 1.0, 1.0]))
+    if cap_size_deltas:
+        cap = box_coder.MAX_LOG_SCALE
+        deltas = tf.minimum(deltas, [np.inf, np.inf, box_coder.SCALES[2] * cap,
+                                     box_coder.SCALES[3] * cap])
+    boxes, classes, scores, count = op(deltas, class_scores, tf.constant(anchors, tf.float32))
+    return {BOXES: boxes, CLASSES: classes, SCORES: scores, NUM: count}
 
 
 def _implements(name, attributes):
