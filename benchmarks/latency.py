@@ -17,6 +17,7 @@ interpreter. Each round times every artifact once (median of --runs invokes afte
 the table gives the median over rounds, and the rounds are printed too, since a shared
 machine is noisy. Record the result with its date and machine in benchmarks/RESULTS.md.
 """
+import contextlib
 import os
 import sys
 import tempfile
@@ -29,7 +30,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from mobilenet_tf import export, models  # noqa: E402
-from mobilenet_tf.export import detection, runners  # noqa: E402
+from mobilenet_tf.export import converters, detection, graph, runners  # noqa: E402
 from mobilenet_tf.models import build, names  # noqa: E402
 
 RESOLUTION = flags.DEFINE_integer("resolution", 224, "input height and width")
@@ -55,6 +56,9 @@ DETECTION_VARIANTS = (("float32, graph NMS", "tflite_float32", "graph"),
                       ("float32, NMS op", "tflite_float32", "tflite_op"),
                       ("int8, NMS op", "tflite_int8", "tflite_op"))
 FORMATS = ("tflite_float32", "tflite_int8")
+HARD_SWISH_COST = flags.DEFINE_bool(
+    "hard_swish_cost", True, "also time each of --models that has h-swish with ReLU in its "
+    "place (not the same function: timing only), to show what h-swish costs in each format")
 
 
 def pairs(resolution):
@@ -337,14 +341,21 @@ def classification_table(table):
     artifacts = {}   # (model, source, format) -> path
     for name in MODELS.value:
         label, ours, theirs = table[name]
-        for source, builder in (("ours", ours), ("keras", theirs)):
+        for source, builder in (("ours", ours), ("keras", theirs), ("relu", ours)):
             if builder is None:
                 continue
             keras.backend.clear_session()
-            serving = export.Serving(builder(), export.hook_for("classification"))
-            for fmt, path in convert(serving, os.path.join(scratch, name, source),
-                                     images).items():
-                artifacts[(name, source, fmt)] = path
+            model = builder()
+            swap = contextlib.nullcontext()
+            if source == "relu":   # ours with ReLU for h-swish, where it has h-swish
+                if not (HARD_SWISH_COST.value and graph.hard_activation_layers(model)[0]):
+                    continue
+                swap = converters.hard_swish_as(model, keras.activations.relu)
+            with swap:
+                serving = export.Serving(model, export.hook_for("classification"))
+                for fmt, path in convert(serving, os.path.join(scratch, name, source),
+                                         images).items():
+                    artifacts[(name, source, fmt)] = path
             print(f"converted {label} ({source})", file=sys.stderr, flush=True)
     times = time_all(artifacts, images[0].astype("uint8"), RUNS.value, ROUNDS.value)
     print(f"\n{header(f'{RESOLUTION.value}x{RESOLUTION.value}', RUNS.value, ROUNDS.value)}\n")
@@ -364,6 +375,21 @@ def classification_table(table):
               f"{ms['ours', 'float32'] / ms['ours', 'int8']:.2f}x | "
               f"{cell.get(('keras', 'float32'), '-')} | {cell.get(('keras', 'int8'), '-')} | "
               f"{ratio} |")
+    relu = [name for name in MODELS.value if (name, "relu", FORMATS[0]) in times]
+    if relu:
+        print("\nWhat h-swish costs: ours with ReLU in place of h-swish (timing only), same "
+              "run\n")
+        print("| model | ours float32 | ours int8 | ReLU float32 | ReLU int8 | ReLU int8 "
+              "speed-up | h-swish's share of int8 |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for name in relu:
+            ms = {(source, fmt): float(np.median(times[(name, source, fmt)]))
+                  for source in ("ours", "relu") for fmt in FORMATS}
+            print(f"| {table[name][0]} | " + " | ".join(
+                f"{ms[key]:.2f}" for key in [("ours", f) for f in FORMATS]
+                + [("relu", f) for f in FORMATS])
+                + f" | {ms['relu', FORMATS[0]] / ms['relu', FORMATS[1]]:.2f}x | "
+                f"{1 - ms['relu', FORMATS[1]] / ms['ours', FORMATS[1]]:.0%} |")
     print_rounds(times)
     return {models.canonical_name(name): {fmt: float(np.median(times[(name, "ours", fmt)]))
                                           for fmt in FORMATS} for name in MODELS.value}
