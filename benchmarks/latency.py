@@ -191,6 +191,13 @@ def network_parts(name, model, directory):
     return paths
 
 
+def add_parts(artifacts, name, model, directory):
+    """Adds network_parts' files of `model` to artifacts under (name, part)."""
+    for part, path in network_parts(name, model, directory).items():
+        artifacts[(name, part)] = path
+    print(f"converted {name}", file=sys.stderr, flush=True)
+
+
 def detection_table(names, resolution, runs, rounds):
     """Times every detector variant and part `rounds` times, interleaved; prints the tables;
     returns {name: {format: ms}} of the files with the NMS op."""
@@ -208,10 +215,7 @@ def detection_table(names, resolution, runs, rounds):
             path = convert(export.Serving(model, hook), os.path.join(scratch, name, postprocess),
                            images, [fmt])[fmt]
             artifacts[(name, label)] = path
-        for part, path in network_parts(name, model, os.path.join(scratch, name,
-                                                                  "parts")).items():
-            artifacts[(name, part)] = path
-        print(f"converted {name}", file=sys.stderr, flush=True)
+        add_parts(artifacts, name, model, os.path.join(scratch, name, "parts"))
     times = time_all(artifacts, images[0].astype("uint8"), runs, rounds)
     ms = {key: float(np.median(values)) for key, values in times.items()}
     labels = [label for label, _, _ in DETECTION_VARIANTS]
@@ -252,10 +256,7 @@ def segmentation_table(names, size, runs, rounds):
         for fmt, path in convert(export.Serving(model, export.hook_for("segmentation")),
                                  os.path.join(scratch, name), images).items():
             artifacts[(name, fmt)] = path
-        for part, path in network_parts(name, model, os.path.join(scratch, name,
-                                                                  "parts")).items():
-            artifacts[(name, part)] = path
-        print(f"converted {name}", file=sys.stderr, flush=True)
+        add_parts(artifacts, name, model, os.path.join(scratch, name, "parts"))
     times = time_all(artifacts, images[0].astype("uint8"), runs, rounds)
     ms = {key: float(np.median(values)) for key, values in times.items()}
     print(f"\nSegmentation (19 classes; the exported class map and probabilities), "
