@@ -39,9 +39,9 @@ or 4 threads are right), so the check and predict.py run it at 1 thread; an app 
 not use 2.
 
 Full-integer int8 keeps the NMS in float: with tflite_op the converter dequantizes the int8
-model's outputs into the op, which runs in float; the graph NMS would be quantized with the model (its
-comparisons and padding break), so tflite_int8 needs tflite_op. Detection outputs stay
-float32 in every TFLite format (--int8_io sets the input only).
+model's outputs into the op, which runs in float; the graph NMS would be quantized with the
+model (its comparisons and padding break), so tflite_int8 needs tflite_op. Detection outputs
+stay float32 in every TFLite format (--int8_io sets the input only).
 """
 import numpy as np
 import tensorflow as tf
