@@ -3,8 +3,8 @@
     python export.py --model_dir=runs/RUN                          # all formats, into RUN/export
     python export.py --model_dir=runs/RUN --format=tflite_int8 --int8_io=int8
     python export.py --checkpoint=runs/RUN/best.keras --format=saved_model,onnx --output_dir=out
-    python export.py --model_dir=runs/SSDLITE_RUN --format=tflite_float32,tflite_int8 \\
-        --detection_postprocess=tflite_op          # SSDLite with LiteRT's NMS op
+    python export.py --model_dir=runs/SSDLITE_RUN --format=tflite_float32 \\
+        --detection_postprocess=graph              # SSDLite with our NMS as built-in ops
 
 flags -> config (the run's config.json) and label map (its labels.json) -> model (EMA
 weights) -> images (calibration from the training split, check images from the eval split)
@@ -41,10 +41,11 @@ flags.DEFINE_integer("check_images", 500, "Held-out images to compare each artif
                      "Keras model on (0: no check).")
 flags.DEFINE_integer("latency_runs", 50, "Timed runs per latency figure (0: no timing).")
 flags.DEFINE_enum("detection_postprocess", None, list(export.detection.POSTPROCESS),
-                  "Detection: where TFLite formats run the NMS (default graph). graph: our "
-                  "per-class NMS as built-in ops, the Keras model's detections; tflite_op: "
-                  "LiteRT's TFLite_Detection_PostProcess custom op (what phone runtimes "
-                  "expect; needed for tflite_int8), with regular per-class NMS as ours. "
+                  "Detection: where TFLite formats run the NMS (default tflite_op). "
+                  "tflite_op: LiteRT's TFLite_Detection_PostProcess custom op (what phone "
+                  "runtimes expect; several times faster; needed for tflite_int8), with "
+                  "regular per-class NMS as ours, its boxes not clipped to the image; graph: "
+                  "our per-class NMS as built-in ops, the Keras model's exact detections. "
                   "SavedModel, ONNX and .keras always run the graph NMS.")
 flags.DEFINE_list("input_size", None, "N or H,W: the exported input size of a model built for "
                   "any size (segmentation); default the run's dataset.eval_size, else the "

@@ -1,11 +1,14 @@
 """LiteRT latency of the exported MobileNets: TFLite float32 against full-integer int8, one
 thread, ours against keras.applications' equivalent model converted the same way in the
-same run (random weights: nothing is downloaded; latency does not depend on the values),
-and SSDLite detectors (80 COCO classes) at 320 with the NMS in the graph or LiteRT's
-TFLite_Detection_PostProcess op (int8 needs the op; see mobilenet_tf.export.detection).
+same run (random weights: nothing is downloaded; latency does not depend on the values);
+SSDLite detectors (80 COCO classes) at 320 with the NMS in the graph or LiteRT's
+TFLite_Detection_PostProcess op (int8 needs the op; see mobilenet_tf.export.detection);
+LR-ASPP segmenters (19 classes) at 512x1024; each head-on-backbone model's float32 time split
+into backbone, head and post-processing; and each detector's and segmenter's time against
+what its multiply-adds predict from its backbone's classifier timed in the same run.
 
-    python benchmarks/latency.py [--resolution=224] [--runs=100] [--rounds=3]
-    python benchmarks/latency.py --models= --detectors=ssdlite_v3_large   # detection only
+    python benchmarks/latency.py [--resolution=224] [--runs=100] [--rounds=3]   # everything
+    python benchmarks/latency.py --models= --detectors=ssdlite_v3_large --segmenters=
     python benchmarks/latency.py --int8_hard_swish=kernel    # int8 with the HARD_SWISH op
 
 Both models of a pair go through the same export path (uint8 pixels in, normalisation and
@@ -14,6 +17,7 @@ interpreter. Each round times every artifact once (median of --runs invokes afte
 the table gives the median over rounds, and the rounds are printed too, since a shared
 machine is noisy. Record the result with its date and machine in benchmarks/RESULTS.md.
 """
+import contextlib
 import os
 import sys
 import tempfile
@@ -25,8 +29,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from mobilenet_tf import export  # noqa: E402
-from mobilenet_tf.export import detection, runners  # noqa: E402
+from mobilenet_tf import export, models  # noqa: E402
+from mobilenet_tf.export import converters, detection, graph, runners  # noqa: E402
 from mobilenet_tf.models import build, names  # noqa: E402
 
 RESOLUTION = flags.DEFINE_integer("resolution", 224, "input height and width")
@@ -37,14 +41,24 @@ INT8_HARD_SWISH = flags.DEFINE_enum("int8_hard_swish", "elementwise",
                                     list(export.INT8_HARD_SWISH_FORMS),
                                     "how tflite_int8 writes h-swish (export.py's flag)")
 MODELS = flags.DEFINE_list("models", ["v1", "v2", "v3_large", "v3_small"], "which models")
-DETECTORS = flags.DEFINE_list("detectors", ["ssdlite_v3_large", "ssdlite_v2"],
+DETECTORS = flags.DEFINE_list("detectors", ["ssdlite_v3_large", "ssdlite_v3_small", "ssdlite_v2"],
                               "which SSDLite models (none: --detectors=)")
 DETECTION_RESOLUTION = flags.DEFINE_integer("detection_resolution", 320,
                                             "the detectors' input height and width")
+SEGMENTERS = flags.DEFINE_list("segmenters", ["lraspp_v3_large", "lraspp_v3_small"],
+                               "which segmentation models (none: --segmenters=)")
+SEGMENTATION_SIZE = flags.DEFINE_list("segmentation_size", ["512", "1024"],
+                                      "the segmenters' input height,width (512,1024: half "
+                                      "a Cityscapes frame, the V3 paper's half-resolution "
+                                      "setting)")
 # (label, export format, where the NMS runs): the graph NMS cannot be full-integer quantized.
 DETECTION_VARIANTS = (("float32, graph NMS", "tflite_float32", "graph"),
                       ("float32, NMS op", "tflite_float32", "tflite_op"),
                       ("int8, NMS op", "tflite_int8", "tflite_op"))
+FORMATS = ("tflite_float32", "tflite_int8")
+HARD_SWISH_COST = flags.DEFINE_bool(
+    "hard_swish_cost", True, "also time each of --models that has h-swish with ReLU in its "
+    "place (not the same function: timing only), to show what h-swish costs in each format")
 
 
 def pairs(resolution):
@@ -88,43 +102,44 @@ def with_partitions(ms, path):
     return f"{ms:.2f} ({runners.describe_partitions(*runners.xnnpack_partitions(path))})"
 
 
-def header(resolution, runs, rounds):
+def header(size, runs, rounds):
     """The line above each table: what was timed, and on which CPU."""
-    return (f"LiteRT interpreter, 1 thread, batch 1, {resolution}x{resolution}, median of {runs} "
-            f"invokes, median over {rounds} rounds (ms; XNNPACK partitions in brackets); "
-            f"int8 h-swish: {INT8_HARD_SWISH.value}; CPU int8 dot products: "
-            f"{int8_dot_products()}")
+    return (f"LiteRT interpreter, 1 thread, batch 1, {size}, median of {runs} invokes, median "
+            f"over {rounds} rounds (ms; XNNPACK partitions in brackets); int8 h-swish: "
+            f"{INT8_HARD_SWISH.value}; CPU int8 dot products: {int8_dot_products()}")
 
 
-def calibration_images(count, resolution):
+def calibration_images(count, height, width=None):
     """Smooth random images (pixel statistics like photos, unlike white noise)."""
     rng = np.random.default_rng(0)
     coarse = rng.uniform(0, 255, (count, 8, 8, 3)).astype("float32")
-    return np.asarray(keras.ops.image.resize(coarse, (resolution, resolution)))
+    return np.asarray(keras.ops.image.resize(coarse, (height, width or height)))
 
 
-def convert(model, directory, images):
-    """{format: path} of the float32 and int8 LiteRT files of `model`."""
-    serving = export.Serving(model, export.hook_for("classification"))
-    return export.export(serving, ["tflite_float32", "tflite_int8"], directory,
+def convert(serving, directory, images, formats=FORMATS):
+    """{format: path} of `serving` exported in `formats` (int8 calibrated on `images`)."""
+    return export.export(serving, list(formats), directory,
                          representative=lambda: (x[None] for x in images),
                          int8_hard_swish=INT8_HARD_SWISH.value)
 
 
-def convert_detector(name, resolution, directory, images):
-    """{variant label: path} of SSDLite `name` (80 classes, untrained with the focal prior,
-    as a focal-loss run starts) in each of DETECTION_VARIANTS."""
-    keras.backend.clear_session()
-    model = build(name, input_shape=(resolution, resolution, 3),
-                  class_prior=DETECTION_PRIOR.value)
-    paths = {}
-    for label, fmt, postprocess in DETECTION_VARIANTS:
-        hook = detection.DetectionExport(detection.anchors_for(model), postprocess=postprocess)
-        serving = export.Serving(model, hook)
-        paths[label] = export.export(serving, [fmt], os.path.join(directory, postprocess),
-                                     representative=lambda: (x[None] for x in images),
-                                     int8_hard_swish=INT8_HARD_SWISH.value)[fmt]
-    return paths
+def time_all(artifacts, image, runs, rounds):
+    """{key: [ms per round]} of every .tflite in `artifacts` ({key: path}) at 1 thread, each
+    round timing every file once (interleaved, so a busy spell hits them alike)."""
+    times = {key: [] for key in artifacts}
+    for round_ in range(rounds):
+        for key, path in artifacts.items():
+            times[key].append(runners.TFLiteRunner(path, 1).latency_ms(image, 1, runs))
+        print(f"round {round_ + 1}: " + ", ".join(
+            f"{'/'.join(key)} {values[-1]:.2f}" for key, values in times.items()),
+            file=sys.stderr, flush=True)
+    return times
+
+
+def print_rounds(times):
+    """Every round's figure, below a table: a shared machine is noisy."""
+    print("\nrounds: " + "; ".join(f"{'/'.join(key)}: " + ", ".join(f"{v:.2f}" for v in values)
+                                   for key, values in times.items()))
 
 
 DETECTION_PRIOR = flags.DEFINE_float(
@@ -133,77 +148,162 @@ DETECTION_PRIOR = flags.DEFINE_float(
     "scores do; 0.01 puts every anchor on the threshold (an NMS cost no trained model pays)")
 
 
-def detector_parts(name, resolution, directory):
-    """{part: float32 .tflite path} of SSDLite `name`'s parts, timed apart from its
-    post-processing: "backbone" (its MobileNet's feature maps, the same layers) and "no NMS"
-    (backbone and head: the model's box and class outputs)."""
+def backbone_outputs(model, head_prefixes):
+    """The tensors of a flat head-on-backbone `model` (SSDLite, LR-ASPP: one graph) that its
+    head layers (names starting with `head_prefixes`, the registry row's new_layers) read
+    from the backbone: the backbone's feature maps, as the model computes them."""
+    found = {}
+    for layer in model.layers:
+        if not layer.name.startswith(head_prefixes):
+            continue
+        for node in layer._inbound_nodes:
+            for tensor in node.input_tensors:
+                producer = tensor._keras_history.operation
+                if not (producer.name.startswith(head_prefixes)
+                        or isinstance(producer, keras.layers.InputLayer)):
+                    found[id(tensor)] = tensor
+    return list(found.values())
+
+
+def network_parts(name, model, directory):
+    """{part: float32 .tflite path} of head-on-backbone `model` (registry row `name`), timed
+    apart from its post-processing: "backbone" (the layers up to the feature maps the head
+    reads) and "network" (backbone and head: the model's raw outputs, before the NMS or the
+    segmentation's softmax and argmax)."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2)
 
-    from mobilenet_tf import models
-
-    row = models.entry(name)
-    keras.backend.clear_session()
-    shape = (resolution, resolution, 3)
-    options = {"reduced_tail": True} if row.backbone.startswith("mobilenet_v3") else {}
-    parts = {"backbone": build(row.backbone, input_shape=shape, features_only=True, **options),
-             "no NMS": build(name, input_shape=shape, class_prior=DETECTION_PRIOR.value)}
+    head = tuple(models.entry(name).new_layers)
+    parts = {"backbone": keras.Model(model.inputs, backbone_outputs(model, head)),
+             "network": model}
     paths = {}
-    for part, model in parts.items():
-        paths[part] = os.path.join(directory, f"{part.replace(' ', '_')}.tflite")
-        os.makedirs(directory, exist_ok=True)
+    os.makedirs(directory, exist_ok=True)
+    for part, submodel in parts.items():
+        paths[part] = os.path.join(directory, f"{part}.tflite")
         # Frozen, as export.py converts: variables become constants and batch norm folds.
-        function = convert_variables_to_constants_v2(tf.function(model).get_concrete_function(
-            tf.TensorSpec((1, *shape), tf.float32)))
+        spec = tf.TensorSpec((1, *model.input_shape[1:]), tf.float32)
+        function = convert_variables_to_constants_v2(
+            tf.function(submodel).get_concrete_function(spec))
         with open(paths[part], "wb") as f:
-            f.write(tf.lite.TFLiteConverter.from_concrete_functions([function], model).convert())
+            f.write(tf.lite.TFLiteConverter.from_concrete_functions(
+                [function], submodel).convert())
     return paths
 
 
+def add_parts(artifacts, name, model, directory):
+    """Adds network_parts' files of `model` to artifacts under (name, part)."""
+    for part, path in network_parts(name, model, directory).items():
+        artifacts[(name, part)] = path
+    print(f"converted {name}", file=sys.stderr, flush=True)
+
+
 def detection_table(names, resolution, runs, rounds):
-    """Times every detector variant `rounds` times, interleaved; prints the table."""
+    """Times every detector variant and part `rounds` times, interleaved; prints the tables;
+    returns {name: {format: ms}} of the files with the NMS op."""
     images = calibration_images(CALIBRATION.value, resolution)
-    image = images[0].astype("uint8")
     scratch = tempfile.mkdtemp(prefix="latency_det_")
     artifacts = {}
     for name in names:
-        for label, path in convert_detector(name, resolution, os.path.join(scratch, name),
-                                            images).items():
+        keras.backend.clear_session()
+        # Untrained, with the focal prior (as a focal-loss run starts): see --detection_prior.
+        model = build(name, input_shape=(resolution, resolution, 3),
+                      class_prior=DETECTION_PRIOR.value)
+        for label, fmt, postprocess in DETECTION_VARIANTS:
+            hook = detection.DetectionExport(detection.anchors_for(model),
+                                             postprocess=postprocess)
+            path = convert(export.Serving(model, hook), os.path.join(scratch, name, postprocess),
+                           images, [fmt])[fmt]
             artifacts[(name, label)] = path
-        for part, path in detector_parts(name, resolution,
-                                         os.path.join(scratch, name, "parts")).items():
-            artifacts[(name, part)] = path
-        print(f"converted {name}", file=sys.stderr, flush=True)
-    times = {key: [] for key in artifacts}
-    for round_ in range(rounds):
-        for key, path in artifacts.items():
-            times[key].append(runners.TFLiteRunner(path, 1).latency_ms(image, 1, runs))
-        print(f"round {round_ + 1}: " + ", ".join(
-            f"{'/'.join(key)} {values[-1]:.2f}" for key, values in times.items()),
-            file=sys.stderr, flush=True)
+        add_parts(artifacts, name, model, os.path.join(scratch, name, "parts"))
+    times = time_all(artifacts, images[0].astype("uint8"), runs, rounds)
+    ms = {key: float(np.median(values)) for key, values in times.items()}
     labels = [label for label, _, _ in DETECTION_VARIANTS]
     print(f"\nSSDLite, 80 classes, class scores at {DETECTION_PRIOR.value:g} before training, "
-          f"{header(resolution, runs, rounds)}\n")
+          f"{header(f'{resolution}x{resolution}', runs, rounds)}\n")
     print("| model | " + " | ".join(labels) + " | int8 speed-up (op) | file sizes (MB) |")
     print("|---|" + "---:|" * (len(labels) + 2))
     for name in names:
-        ms = {label: float(np.median(times[(name, label)])) for label in labels}
         sizes = " / ".join(f"{os.path.getsize(artifacts[(name, label)]) / 1e6:.1f}"
                            for label in labels)
-        print(f"| {name} | " + " | ".join(with_partitions(ms[label], artifacts[(name, label)])
+        print(f"| {name} | " + " | ".join(with_partitions(ms[name, label],
+                                                          artifacts[(name, label)])
                                          for label in labels)
-              + f" | {ms[labels[1]] / ms[labels[2]]:.2f}x | {sizes} |")
+              + f" | {ms[name, labels[1]] / ms[name, labels[2]]:.2f}x | {sizes} |")
     # Where the float32 time goes: the backbone, the head on it, the post-processing.
-    print("\nfloat32 by part (ms): backbone | head (no NMS - backbone) | graph NMS | NMS op\n")
+    print("\nfloat32 by part (ms): backbone | head (network - backbone) | graph NMS | NMS op\n")
     print("| model | backbone | head | graph NMS | NMS op |\n|---|---:|---:|---:|---:|")
     for name in names:
-        ms = {key[1]: float(np.median(values)) for key, values in times.items()
-              if key[0] == name}
-        print(f"| {name} | {with_partitions(ms['backbone'], artifacts[(name, 'backbone')])} | "
-              f"{ms['no NMS'] - ms['backbone']:.2f} | "
-              f"{ms['float32, graph NMS'] - ms['no NMS']:.2f} | "
-              f"{ms['float32, NMS op'] - ms['no NMS']:.2f} |")
+        print(f"| {name} | {with_partitions(ms[name, 'backbone'], artifacts[(name, 'backbone')])}"
+              f" | {ms[name, 'network'] - ms[name, 'backbone']:.2f} | "
+              f"{ms[name, labels[0]] - ms[name, 'network']:.2f} | "
+              f"{ms[name, labels[1]] - ms[name, 'network']:.2f} |")
+    print_rounds(times)
+    return {name: {"tflite_float32": ms[name, labels[1]], "tflite_int8": ms[name, labels[2]]}
+            for name in names}
+
+
+def segmentation_table(names, size, runs, rounds):
+    """Times every segmenter's float32 and int8 export (class map and probabilities out, as
+    export.py writes them) and its float32 parts; prints the tables; returns {name:
+    {format: ms}}."""
+    images = calibration_images(CALIBRATION.value, *size)
+    scratch = tempfile.mkdtemp(prefix="latency_seg_")
+    artifacts = {}
+    for name in names:
+        keras.backend.clear_session()
+        model = build(name, input_shape=(*size, 3))
+        for fmt, path in convert(export.Serving(model, export.hook_for("segmentation")),
+                                 os.path.join(scratch, name), images).items():
+            artifacts[(name, fmt)] = path
+        add_parts(artifacts, name, model, os.path.join(scratch, name, "parts"))
+    times = time_all(artifacts, images[0].astype("uint8"), runs, rounds)
+    ms = {key: float(np.median(values)) for key, values in times.items()}
+    print(f"\nSegmentation (19 classes; the exported class map and probabilities), "
+          f"{header(f'{size[0]}x{size[1]}', runs, rounds)}\n")
+    print("| model | float32 | int8 | int8 speed-up | float32 backbone | head (network - "
+          "backbone) | softmax + argmax (export - network) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name in names:
+        cells = [with_partitions(ms[name, fmt], artifacts[(name, fmt)]) for fmt in FORMATS]
+        print(f"| {name} | {cells[0]} | {cells[1]} | "
+              f"{ms[name, FORMATS[0]] / ms[name, FORMATS[1]]:.2f}x | "
+              f"{with_partitions(ms[name, 'backbone'], artifacts[(name, 'backbone')])} | "
+              f"{ms[name, 'network'] - ms[name, 'backbone']:.2f} | "
+              f"{ms[name, FORMATS[0]] - ms[name, 'network']:.2f} |")
+    print_rounds(times)
+    return {name: {fmt: ms[name, fmt] for fmt in FORMATS} for name in names}
+
+
+def madds_table(measured, classifiers, shapes):
+    """Each detector's and segmenter's time against what its multiply-adds predict from the
+    classifier of its backbone in this run (ms per MAdd at 224, same format): measured /
+    predicted, the issue's target being at most 1.5. measured: {name: {format: ms}};
+    classifiers: {canonical classifier name: {format: ms}} at 224; shapes: {name: (H, W)}."""
+    from mobilenet_tf import profile
+
+    def madds(name, shape):
+        keras.backend.clear_session()
+        return profile.profile_model(build(name, input_shape=(*shape, 3))).total_madds
+
+    print("\nAgainst the multiply-adds (predicted: the backbone's classifier's ms at 224 in "
+          "this run x model MAdds / classifier MAdds)\n")
+    print("| model | input | MAdds (M) | classifier | float32 measured / predicted | "
+          "int8 measured / predicted |")
+    print("|---|---|---:|---|---:|---:|")
+    for name, times in measured.items():
+        backbone = models.entry(name).backbone
+        total = madds(name, shapes[name])
+        cells = []
+        if backbone in classifiers:
+            ratio = total / madds(backbone, (224, 224))
+            cells = [f"{times[fmt]:.2f} / {classifiers[backbone][fmt] * ratio:.2f} = "
+                     f"{times[fmt] / (classifiers[backbone][fmt] * ratio):.2f}"
+                     for fmt in FORMATS]
+        else:   # its classifier was not timed: --models leaves it out
+            cells = [f"{times[fmt]:.2f} / -" for fmt in FORMATS]
+        print(f"| {name} | {shapes[name][0]}x{shapes[name][1]} | {total / 1e6:.0f} | "
+              f"{backbone} | " + " | ".join(cells) + " |")
 
 
 def main(argv):
@@ -212,40 +312,54 @@ def main(argv):
     unknown = set(MODELS.value) - set(table)
     if unknown:
         raise app.UsageError(f"unknown models {sorted(unknown)}; choose from {sorted(table)}")
-    unknown = set(DETECTORS.value) - set(names("detection"))
-    if unknown:
-        raise app.UsageError(f"unknown detectors {sorted(unknown)}; choose from "
-                             f"{sorted(names('detection'))}")
+    for flag, task in ((DETECTORS, "detection"), (SEGMENTERS, "segmentation")):
+        unknown = set(flag.value) - set(names(task))
+        if unknown:
+            raise app.UsageError(f"unknown {task} models {sorted(unknown)}; choose from "
+                                 f"{sorted(names(task))}")
+    size = tuple(int(side) for side in SEGMENTATION_SIZE.value)
+    if len(size) != 2:
+        raise app.UsageError("--segmentation_size is H,W")
+    classifiers, measured, shapes = {}, {}, {}
     if MODELS.value:
-        classification_table(table)
+        classifiers = classification_table(table)
     if DETECTORS.value:
-        detection_table(DETECTORS.value, DETECTION_RESOLUTION.value, RUNS.value, ROUNDS.value)
+        measured.update(detection_table(DETECTORS.value, DETECTION_RESOLUTION.value,
+                                        RUNS.value, ROUNDS.value))
+        shapes.update(dict.fromkeys(DETECTORS.value, (DETECTION_RESOLUTION.value,) * 2))
+    if SEGMENTERS.value:
+        measured.update(segmentation_table(SEGMENTERS.value, size, RUNS.value, ROUNDS.value))
+        shapes.update(dict.fromkeys(SEGMENTERS.value, size))
+    if measured and RESOLUTION.value == 224:
+        madds_table(measured, classifiers, shapes)
 
 
 def classification_table(table):
-    """Converts, times and prints the classification pairs of --models."""
+    """Converts, times and prints the classification pairs of --models; returns {canonical
+    name: {format: ms}} of ours."""
     images = calibration_images(CALIBRATION.value, RESOLUTION.value)
-    image = images[0].astype("uint8")
     scratch = tempfile.mkdtemp(prefix="latency_")
     artifacts = {}   # (model, source, format) -> path
     for name in MODELS.value:
         label, ours, theirs = table[name]
-        for source, builder in (("ours", ours), ("keras", theirs)):
+        for source, builder in (("ours", ours), ("keras", theirs), ("relu", ours)):
             if builder is None:
                 continue
             keras.backend.clear_session()
-            directory = os.path.join(scratch, name, source)
-            for fmt, path in convert(builder(), directory, images).items():
-                artifacts[(name, source, fmt)] = path
+            model = builder()
+            swap = contextlib.nullcontext()
+            if source == "relu":   # ours with ReLU for h-swish, where it has h-swish
+                if not (HARD_SWISH_COST.value and graph.hard_activation_layers(model)[0]):
+                    continue
+                swap = converters.hard_swish_as(model, keras.activations.relu)
+            with swap:
+                serving = export.Serving(model, export.hook_for("classification"))
+                for fmt, path in convert(serving, os.path.join(scratch, name, source),
+                                         images).items():
+                    artifacts[(name, source, fmt)] = path
             print(f"converted {label} ({source})", file=sys.stderr, flush=True)
-    times = {key: [] for key in artifacts}
-    for round_ in range(ROUNDS.value):
-        for key, path in artifacts.items():
-            times[key].append(runners.TFLiteRunner(path).latency_ms(image, 1, RUNS.value))
-        print(f"round {round_ + 1}: " + ", ".join(
-            f"{'/'.join(key[:2])}/{key[2][7:]} {values[-1]:.2f}" for key, values in times.items()),
-            file=sys.stderr, flush=True)
-    print(f"\n{header(RESOLUTION.value, RUNS.value, ROUNDS.value)}\n")
+    times = time_all(artifacts, images[0].astype("uint8"), RUNS.value, ROUNDS.value)
+    print(f"\n{header(f'{RESOLUTION.value}x{RESOLUTION.value}', RUNS.value, ROUNDS.value)}\n")
     print("| model | ours float32 | ours int8 | int8 speed-up | keras.applications float32 "
           "| keras.applications int8 | our int8 / theirs |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -262,8 +376,24 @@ def classification_table(table):
               f"{ms['ours', 'float32'] / ms['ours', 'int8']:.2f}x | "
               f"{cell.get(('keras', 'float32'), '-')} | {cell.get(('keras', 'int8'), '-')} | "
               f"{ratio} |")
-    print("\nrounds: " + "; ".join(f"{'/'.join(key)}: " + ", ".join(f"{v:.2f}" for v in values)
-                                   for key, values in times.items()))
+    relu = [name for name in MODELS.value if (name, "relu", FORMATS[0]) in times]
+    if relu:
+        print("\nWhat h-swish costs: ours with ReLU in place of h-swish (timing only), same "
+              "run\n")
+        print("| model | ours float32 | ours int8 | ReLU float32 | ReLU int8 | ReLU int8 "
+              "speed-up | h-swish's share of int8 |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for name in relu:
+            ms = {(source, fmt): float(np.median(times[(name, source, fmt)]))
+                  for source in ("ours", "relu") for fmt in FORMATS}
+            print(f"| {table[name][0]} | " + " | ".join(
+                f"{ms[key]:.2f}" for key in [("ours", f) for f in FORMATS]
+                + [("relu", f) for f in FORMATS])
+                + f" | {ms['relu', FORMATS[0]] / ms['relu', FORMATS[1]]:.2f}x | "
+                f"{1 - ms['relu', FORMATS[1]] / ms['ours', FORMATS[1]]:.0%} |")
+    print_rounds(times)
+    return {models.canonical_name(name): {fmt: float(np.median(times[(name, "ours", fmt)]))
+                                          for fmt in FORMATS} for name in MODELS.value}
 
 
 if __name__ == "__main__":

@@ -494,6 +494,11 @@ def test_export_py_on_a_segmentation_run_reports_the_miou_difference(tmp_path):
     assert rows["tflite_float32"]["max_abs_diff"] <= 1e-4, rows["tflite_float32"]
     # int8 converts and runs; an untrained model's near-tied classes say nothing of accuracy.
     assert 0.0 <= rows["tflite_int8"]["mIoU"] <= 1.0 and "miou_delta" in rows["tflite_int8"]
+    # Both in one XNNPACK partition (issue 17); beside it only the outputs' ops.
+    for fmt, outside in (("tflite_float32", {"CAST", "ARG_MAX"}),
+                         ("tflite_int8", {"QUANTIZE", "ARG_MAX", "SOFTMAX"})):
+        assert rows[fmt]["xnnpack_partitions"] == 1, rows[fmt]
+        assert set(rows[fmt]["undelegated_ops"]) <= outside, rows[fmt]
 
 
 def test_help_texts_keep_their_line_continuations():

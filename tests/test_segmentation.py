@@ -66,6 +66,26 @@ def test_pooling_branch_fits_the_kernel_and_works_at_unknown_sizes():
                                rtol=1e-4, atol=1e-5)
 
 
+def test_pooled_windows_are_means_of_slices_that_int8_xnnpack_runs_in_one_partition(tmp_path):
+    """Issue 17: on a fixed-size map with a few windows (3 x 4 here) the pooling is MEANs of
+    slices, not AVERAGE_POOL_2D, which XNNPACK has no int8 kernel for."""
+    from mobilenet_tf.export import runners
+    x = np.random.default_rng(2).normal(size=(4, 96, 128, 3)).astype("float32")
+    inputs = keras.Input((96, 128, 3), batch_size=1)
+    model = keras.Model(inputs, FittedAveragePool((49, 49), (16, 20))(inputs))
+    expected = np.stack([np.stack([x[:, 16 * i:16 * i + 49, 20 * j:20 * j + 49].mean(axis=(1, 2))
+                                   for j in range(4)], 1) for i in range(3)], 1)
+    np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-4, atol=1e-5)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([image[None]] for image in x)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    path = str(tmp_path / "pool_int8.tflite")
+    with open(path, "wb") as f:
+        f.write(converter.convert())
+    assert runners.xnnpack_partitions(path) == (1, {})
+
+
 def test_bilinear_resize_at_unknown_sizes_equals_tensorflows():
     x = np.random.default_rng(1).normal(size=(2, 7, 9, 3)).astype("float32")
     resize = tf.function(lambda t, h, w: resize_bilinear(t, h, w))

@@ -132,8 +132,8 @@ def tflite_bytes(serving, fmt, *, representative=None, int8_io="uint8",
     if int8_hard_swish not in INT8_HARD_SWISH_FORMS:
         raise UserError(f"int8 h-swish form must be one of {', '.join(INT8_HARD_SWISH_FORMS)}, "
                         f"got '{int8_hard_swish}'")
-    with (elementwise_hard_swish(serving.model) if int8 and int8_hard_swish == "elementwise"
-          else contextlib.nullcontext()):
+    with (hard_swish_as(serving.model, _hard_swish_elementwise)
+          if int8 and int8_hard_swish == "elementwise" else contextlib.nullcontext()):
         return _tflite_bytes(serving, fmt, representative, int8_io)
 
 
@@ -144,15 +144,16 @@ def _hard_swish_elementwise(x):
 
 
 @contextlib.contextmanager
-def elementwise_hard_swish(model):
-    """Within the block the model's h-swish activation layers compute relu6(x + 3) * (x / 6)
-    (the same function, as elementwise ops) when traced; see INT8_HARD_SWISH_FORMS."""
+def hard_swish_as(model, function):
+    """Within the block the model's h-swish activation layers compute `function` when
+    traced: _hard_swish_elementwise (the same function as elementwise ops; see
+    INT8_HARD_SWISH_FORMS), or, to time what h-swish costs, another activation."""
     swapped = [layer for layer in model._flatten_layers()
                if isinstance(layer, keras.layers.Activation)
                and graph.activation_name(layer) in graph.HARD_SWISH_NAMES]
     originals = [layer.activation for layer in swapped]
     for layer in swapped:
-        layer.activation = _hard_swish_elementwise
+        layer.activation = function
     try:
         yield model
     finally:
@@ -172,8 +173,8 @@ def _tflite_bytes(serving, fmt, representative, int8_io):
     spec = serving.spec(1, "float32" if int8 else None)
     with errors.explained(fmt, serving.model, function):
         concrete = (_frozen(function, spec) if after is None
-                    else _frozen_then(function, lambda outputs: after(serving.model, outputs),
-                                      spec))
+                    else _frozen_then(function,
+                                      lambda outputs: after(serving.model, outputs, int8), spec))
         converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], tf.Module())
         converter.allow_custom_ops = serving.hook.tflite_custom_ops
         if fmt != "tflite_float32":

@@ -5,19 +5,28 @@ and by COCO AP on the check images' boxes.
 
 Outputs (N = max_detections, best first, zero-padded after num_detections):
     boxes           (B, N, 4) float32, normalised [ymin, xmin, ymax, xmax], clipped to [0, 1]
+                    (not clipped from TFLite_Detection_PostProcess: see below)
     scores          (B, N) float32
     classes         (B, N) class ids 0..C-1 (background is not a class): int32, or float32
                     from TFLite_Detection_PostProcess
     num_detections  (B,) int32, or float32 from TFLite_Detection_PostProcess
 
 Where the NMS runs (`postprocess`, export.py --detection_postprocess):
+  tflite_op      the default. TFLite formats: decoding and NMS by LiteRT's
+                 TFLite_Detection_PostProcess custom op (built into the LiteRT interpreter
+                 and the phone runtimes: what MediaPipe's and the Task Library's object
+                 detectors expect), regular per-class NMS as ours; the other formats keep
+                 the graph NMS. The file ends at the op, whose four float32 outputs are the
+                 file's, so the network before it is one XNNPACK partition in float32 and
+                 int8 alike (a clip after the op would be a second one, and in int8 it
+                 would be quantized, boxes to 8 bits). So its boxes are the op's decoded
+                 boxes, not clipped to the image: a box may reach past an edge, as in the
+                 OD API's TFLite detectors; the check (compare) and predict.py clip them.
   graph          every format: postprocess.py's greedy per-class NMS, traced into the graph.
                  In TFLite it is built-in kernels only (a WHILE loop over the sorted
-                 candidates, TOPK_V2, GATHER, CUMSUM): the same detections as Keras.
-  tflite_op      TFLite formats: decoding and NMS by LiteRT's TFLite_Detection_PostProcess
-                 custom op (built into the LiteRT interpreter and the phone runtimes: what
-                 MediaPipe's and the Task Library's object detectors expect), regular
-                 per-class NMS as ours; the other formats keep the graph NMS.
+                 candidates, TOPK_V2, GATHER, CUMSUM), which XNNPACK does not run: the same
+                 detections as Keras, at several times the network's time
+                 (benchmarks/RESULTS.md).
 The op's fast mode (use_regular_nms=False, the OD API's default) is not offered: it keeps
 one class per anchor (its best) and suppresses across classes, so a box of one class removes
 an overlapping box of another, and its detections are not the Keras model's.
@@ -26,12 +35,13 @@ the 200 best per class), passes scores equal to the threshold (ours above it) an
 most 100 detections per class whatever detection.max_per_class says (the converter drops
 that attribute). Its regular NMS also has a bug in LiteRT (ai-edge-litert 2.3.0, and
 tensorflow/tensorflow#56058): at num_threads=2 it loses the detections of some classes (1, 3
-or 4 threads are right), so the check runs it at 1 thread; an app should not use 2.
+or 4 threads are right), so the check and predict.py run it at 1 thread; an app should
+not use 2.
 
 Full-integer int8 keeps the NMS in float: with tflite_op the converter dequantizes the int8
-model's outputs into the op, which runs in float; the graph NMS would be quantized with the model (its
-comparisons and padding break), so tflite_int8 needs tflite_op. Detection outputs stay
-float32 in every TFLite format (--int8_io sets the input only).
+model's outputs into the op, which runs in float; the graph NMS would be quantized with the
+model (its comparisons and padding break), so tflite_int8 needs tflite_op. Detection outputs
+stay float32 in every TFLite format (--int8_io sets the input only).
 """
 import numpy as np
 import tensorflow as tf
@@ -45,7 +55,7 @@ from mobilenet_tf.export import converters, graph
 from mobilenet_tf.export.hook import ExportHook
 
 BOXES, SCORES, CLASSES, NUM = "boxes", "scores", "classes", "num_detections"
-POSTPROCESS = ("graph", "tflite_op")
+POSTPROCESS = ("tflite_op", "graph")   # the first is the default
 OP_NAME = "TFLite_Detection_PostProcess"
 MATCH_IOU = 0.5   # an exported detection "is" a Keras one: same class, IoU at least this
 TABLE_COLUMNS = (
@@ -58,7 +68,7 @@ TABLE_COLUMNS = (
 )
 
 
-def configure(config, postprocess="graph"):
+def configure(config, postprocess=POSTPROCESS[0]):
     """The hook for a detection run's config: its anchors, score function and NMS settings
     (config.detection, as evaluate.py uses them)."""
     from mobilenet_tf.tasks import detection as task   # the tasks import export's hooks
@@ -82,7 +92,7 @@ class DetectionExport(ExportHook):
                  score_threshold=postprocess_lib.SCORE_THRESHOLD,
                  iou_threshold=postprocess_lib.IOU_THRESHOLD,
                  max_per_class=postprocess_lib.MAX_PER_CLASS,
-                 max_detections=postprocess_lib.MAX_DETECTIONS, postprocess="graph"):
+                 max_detections=postprocess_lib.MAX_DETECTIONS, postprocess=POSTPROCESS[0]):
         if postprocess not in POSTPROCESS:
             raise UserError(f"detection post-processing '{postprocess}': use one of "
                             f"{', '.join(POSTPROCESS)}")
@@ -123,15 +133,16 @@ class DetectionExport(ExportHook):
         self._check_anchors(outputs)
         return self._layer(name="postprocess")([outputs[BOXES], outputs[CLASSES]])
 
-    def tflite_outputs(self, model, outputs):
+    def tflite_outputs(self, model, outputs, int8=False):
         """What TFLite formats compute after the (frozen) model: the graph NMS, or the
-        TFLite_Detection_PostProcess op."""
+        TFLite_Detection_PostProcess op (int8: tflite_int8's graph, whose deltas need no
+        cap; see detection_postprocess_op)."""
         if self.postprocess == "graph":
             return self.serving_outputs(model, outputs)
         self._check_anchors(outputs)
         return detection_postprocess_op(
             outputs[BOXES], self._op_scores(outputs[CLASSES]), self.anchors,
-            **self.options)
+            cap_size_deltas=not int8, **self.options)
 
     @property
     def FORMATS(self):   # noqa: N802 - ExportHook's name
@@ -144,8 +155,9 @@ class DetectionExport(ExportHook):
         if fmt == "tflite_int8" and self.postprocess == "graph":
             raise UserError("cannot export to tflite_int8 with the NMS in the graph: "
                             "full-integer quantization would quantize the NMS too; use "
-                            "--detection_postprocess=tflite_op (the model in int8, LiteRT's "
-                            "TFLite_Detection_PostProcess in float) or tflite_dynamic")
+                            "--detection_postprocess=tflite_op, the default (the model in "
+                            "int8, LiteRT's TFLite_Detection_PostProcess in float), or "
+                            "tflite_dynamic")
         super().check_format(fmt)
 
     def filename(self, fmt):
@@ -187,8 +199,10 @@ class DetectionExport(ExportHook):
         IoU >= 0.5; max_box_diff / max_score_diff: the largest coordinate and score
         difference between a matched pair; same_count: fraction of images with as many
         detections; AP, AP50 (COCO, pycocotools) of the export and their differences from
-        the Keras model's (keras_AP, keras_AP50, ap_delta, ap50_delta).
+        the Keras model's (keras_AP, keras_AP50, ap_delta, ap50_delta). Exported boxes are
+        clipped to the image first, as the Keras model's are (the NMS op's are not).
         """
+        exported = {**exported, BOXES: np.clip(exported[BOXES], 0.0, 1.0)}
         result = match(reference, exported)
         if labels is None:
             return result
@@ -206,7 +220,8 @@ class DetectionExport(ExportHook):
         return self._keras_metrics[1]
 
 
-def detection_postprocess_op(deltas, class_scores, anchors, *, score_threshold, iou_threshold, max_per_class, max_detections):
+def detection_postprocess_op(deltas, class_scores, anchors, *, score_threshold, iou_threshold,
+                             max_per_class, max_detections, cap_size_deltas=True):
     """LiteRT's TFLite_Detection_PostProcess on (1, A, 4) box deltas, (1, A, C + 1) class
     probabilities (column 0 background) and (A, 4) [cy, cx, h, w] anchors -> the detections.
 
@@ -214,7 +229,16 @@ def detection_postprocess_op(deltas, class_scores, anchors, *, score_threshold, 
     attributes (experimental_implements), which the TFLite converter replaces by the custom
     op (allow_custom_ops); run in TensorFlow it returns zeros. The op decodes with SSD's
     scales (box_coder.SCALES) but without our cap on the size deltas, so the deltas are
-    capped first; its boxes are not clipped to the image, so they are clipped after.
+    capped first (a MINIMUM, in float32 XNNPACK's); its boxes are not clipped to the image,
+    and nothing follows the op (see the module docstring).
+
+    cap_size_deltas=False (tflite_int8): int8 deltas cannot exceed their calibrated range,
+    so exp() cannot overflow, which is what the cap guards against, and XNNPACK has no int8
+    MINIMUM (nor an int8 form of the cap that survives the tiny ranges of an untrained
+    head), so the cap would split the int8 graph. A delta the cap would change (a box over
+    62 times its anchor) only occurs when the calibration images produced one, and for
+    SSD's anchors (sides >= 0.1) the capped box is already over 6 image widths: clipped to
+    the image, the two agree unless its centre lies 3 widths outside it.
     """
     num_classes = int(class_scores.shape[-1]) - 1
     # Regular NMS: per class, as ours (the fast mode suppresses across classes).
@@ -231,12 +255,13 @@ def detection_postprocess_op(deltas, class_scores, anchors, *, score_threshold, 
         zero = tf.constant(0.0)
         return zero, zero, zero, zero
 
-    cap = box_coder.MAX_LOG_SCALE
-    deltas = tf.minimum(tf.cast(deltas, tf.float32),
-                        [np.inf, np.inf, box_coder.SCALES[2] * cap, box_coder.SCALES[3] * cap])
+    deltas = tf.cast(deltas, tf.float32)
+    if cap_size_deltas:
+        cap = box_coder.MAX_LOG_SCALE
+        deltas = tf.minimum(deltas, [np.inf, np.inf, box_coder.SCALES[2] * cap,
+                                     box_coder.SCALES[3] * cap])
     boxes, classes, scores, count = op(deltas, class_scores, tf.constant(anchors, tf.float32))
-    return {BOXES: tf.clip_by_value(boxes, 0.0, 1.0), CLASSES: classes, SCORES: scores,
-            NUM: count}
+    return {BOXES: boxes, CLASSES: classes, SCORES: scores, NUM: count}
 
 
 def _implements(name, attributes):

@@ -21,7 +21,7 @@ class ExportHook(abc.ABC):
     tflite_custom_ops = False    # the TFLite converter may keep custom ops (LiteRT's NMS)
     tflite_float_outputs = False  # int8 files keep float32 outputs
     check_threads = None         # LiteRT threads to check at (None: export.py's choice)
-    tflite_outputs = None        # (model, outputs) -> what TFLite computes after freezing
+    tflite_outputs = None        # (model, outputs, int8) -> what TFLite computes after freezing
 
     @property
     def FORMATS(self):   # noqa: N802 - a constant of most hooks

@@ -79,6 +79,19 @@ def _pool_axis(x, axis, kernel, stride):
     return total / ops.cast(kernel, x.dtype)
 
 
+# Up to this many pooled positions on a fixed-size map are computed as MEANs of slices.
+MEAN_WINDOWS = 16
+
+
+def _concatenate_in_fours(tensors, axis):
+    """ops.concatenate at most four tensors at a time (XNNPACK's CONCATENATION takes up to
+    four inputs; more would cut the delegated graph)."""
+    while len(tensors) > 1:
+        tensors = [ops.concatenate(tensors[i:i + 4], axis=axis) if len(tensors[i:i + 4]) > 1
+                   else tensors[i] for i in range(0, len(tensors), 4)]
+    return tensors[0]
+
+
 @keras.saving.register_keras_serializable(package="mobilenet_tf")
 class FittedAveragePool(keras.layers.Layer):
     """Average pooling with a large kernel and stride, the kernel clipped to the feature map
@@ -102,10 +115,19 @@ class FittedAveragePool(keras.layers.Layer):
     def call(self, x):
         height, width = x.shape[1], x.shape[2]
         if _static(height) is not None and _static(width) is not None:
-            kernel, _ = self._windows(height, width)
+            kernel, size = self._windows(height, width)
             if kernel == (height, width):   # the whole map: a MEAN, which XNNPACK runs in
                 return ops.mean(x, axis=(1, 2), keepdims=True)   # int8 (AVERAGE_POOL_2D: not)
-            return ops.average_pool(x, kernel, self.strides, padding="valid")
+            if size[0] * size[1] > MEAN_WINDOWS:
+                return ops.average_pool(x, kernel, self.strides, padding="valid")
+            # A few windows (1 x 4 on a Cityscapes frame): each a MEAN of its slice, so an
+            # int8 export stays in XNNPACK, which has no int8 AVERAGE_POOL_2D.
+            (kh, kw), (sh, sw) = kernel, self.strides
+            rows = [_concatenate_in_fours(
+                [ops.mean(x[:, i * sh:i * sh + kh, j * sw:j * sw + kw], axis=(1, 2),
+                          keepdims=True) for j in range(size[1])], axis=2)
+                for i in range(size[0])]
+            return _concatenate_in_fours(rows, axis=1)
         dtype = x.dtype
         x = ops.cast(x, "float32")
         x = _pool_axis(x, 1, self.pool_size[0], self.strides[0])

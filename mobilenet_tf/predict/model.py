@@ -192,6 +192,9 @@ def _artifact(fmt, path, run_dir):
                         f"(an images input and outputs probabilities; class_map and "
                         f"probabilities; or boxes, scores, classes, num_detections); export "
                         f"yours with python export.py --model_dir=RUN")
+    if task == "detection" and fmt.startswith("tflite"):
+        # LiteRT's NMS op loses detections at 2 threads (export.detection): run it at 1.
+        runner = runners.load(fmt, path, "uint8", threads=1)
     if fmt != "tflite_float32":
         runner.input_type = dtype   # the formats that take any batch feed this type
     label_map = (labels_lib.embedded("tflite" if fmt.startswith("tflite") else fmt, path)

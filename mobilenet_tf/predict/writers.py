@@ -117,7 +117,9 @@ class DetectionWriter(Writer):
         count = int(round(float(outputs["num_detections"])))
         classes = np.rint(np.asarray(outputs["classes"][:count])).astype(np.int64)
         scores = np.asarray(outputs["scores"][:count], np.float64)
-        boxes = draw.pixel_boxes(outputs["boxes"][:count], height, width)   # the image's own
+        # Clipped to the image: a TFLite file with LiteRT's NMS op gives the op's boxes,
+        # which may reach past an edge (export.detection); the other artifacts' already are.
+        boxes = draw.pixel_boxes(np.clip(outputs["boxes"][:count], 0.0, 1.0), height, width)
         num_classes = max(len((self.predictor.label_map or {}).get("class_names") or []),
                           int(classes.max(initial=-1)) + 1)
         names = self.predictor.class_names(num_classes)
