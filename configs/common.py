@@ -129,7 +129,8 @@ def smoke(config, steps=2, batch_size=8, image_size=None):
     """Shrinks any recipe to a seconds-long run on the built-in Shapes data of its task
     (`train.py --smoke_test`), keeping what the recipe decides about training (optimizer,
     schedule, losses, regularisation, EMA, augmentation switches): a recipe's wiring, checked
-    end to end before a long run. Paths, pretrained weights and devices are dropped.
+    end to end before a long run. Paths, pretrained weights, devices and the validation
+    pictures are dropped.
     image_size: default the smallest every model of the task takes."""
     task = config.task
     size = image_size or max(SMOKE_IMAGE_SIZE[task], SMOKE_MIN_SIZE.get(config.model.name, 0))
@@ -139,9 +140,11 @@ def smoke(config, steps=2, batch_size=8, image_size=None):
     if task == "segmentation":   # the Shapes masks' own frame and classes
         config.dataset.eval_size = []
         config.segmentation.update(class_weights=[], eval_window=0)
+    # No validation pictures: a 2-step model's predictions are noise, and drawing them was a
+    # tenth of a smoke run. The grid of training images stays (the recipe's augmentation).
     config.train.update(steps=steps, batch_size=batch_size, checkpoint_every_steps=steps,
                         log_every_steps=1, init_from="", freeze_backbone=False,
-                        eval_every_epochs=1)
+                        eval_every_epochs=1, validation_pictures=0)
     config.optimizer.base_batch_size = 0   # the recipe's rate as it is, not scaled to batch 8
     config.runtime.update(distribution="auto", tpu="", data_service="", run_eagerly=True)
     return config

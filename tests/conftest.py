@@ -5,7 +5,6 @@ import fcntl
 import io
 import json
 import os
-import resource
 import subprocess
 import sys
 import types
@@ -100,6 +99,12 @@ def run_here(script, *args):
     """`python SCRIPT ARGS` (train.py or evaluate.py) run in this process, from the
     repository root, as the command line would: the suite's TensorFlow is loaded already (a
     subprocess costs ~5 CPU s of start-up). Returns (exit code, its stderr)."""
+    code, _, stderr = run_here_capturing(script, *args)
+    return code, stderr
+
+
+def run_here_capturing(script, *args):
+    """run_here, returning (exit code, its stdout, its stderr)."""
     from absl import flags
     from mobilenet_tf import cli
     sys.path.insert(0, REPO_ROOT)
@@ -108,18 +113,19 @@ def run_here(script, *args):
         cli.define_flags()
     if "checkpoint" not in flags.FLAGS:
         cli.define_saved_model_flags()
-    stderr, argv, cwd = io.StringIO(), sys.argv, os.getcwd()
+    stdout, stderr, argv, cwd = io.StringIO(), io.StringIO(), sys.argv, os.getcwd()
     flags.FLAGS.unparse_flags()
     sys.argv = [script, *args]
     try:
         os.chdir(REPO_ROOT)
-        with contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exit_:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), \
+                pytest.raises(SystemExit) as exit_:
             cli.run(module.main)
     finally:
         sys.argv = argv
         os.chdir(cwd)
         flags.FLAGS.unparse_flags()
-    return exit_.value.code, stderr.getvalue()
+    return exit_.value.code, stdout.getvalue(), stderr.getvalue()
 
 
 def evaluated_metrics(model_dir, *args):
@@ -131,12 +137,6 @@ def evaluated_metrics(model_dir, *args):
     assert code in (0, None), stderr[-3000:]
     with open(metrics_out) as f:
         return json.load(f)
-
-
-def cpu_seconds_of_children():
-    """User + system CPU seconds of this process's finished child processes so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 # Scheduling for the 2-core CI (pytest.ini: -n 3 --maxschedchunk=1, so each worker holds at
@@ -188,19 +188,21 @@ def session_lock(tmp_path_factory, name):
 
 def shared_train_run(tmp_path_factory, name, *arguments):
     """`python train.py *arguments`, run once per test session under the name `name` and
-    shared: under pytest-xdist the first worker to get here trains, the others wait
-    (session_lock) and read its result. A namespace: model_dir (pathlib.Path), process (its
-    CompletedProcess) and cpu_seconds."""
+    shared: under pytest-xdist the first worker to get here trains (in its own process, as
+    run_here does: no second TensorFlow start-up, and the Shapes images it has rendered
+    already are reused), the others wait (session_lock) and read its result. A namespace:
+    model_dir (pathlib.Path), process (a CompletedProcess of the run's exit code, stdout and
+    stderr) and cpu_seconds."""
+    import time
     with session_lock(tmp_path_factory, name) as root:
         model_dir, result = root / name, root / f"{name}.json"
         if not result.exists():
-            started = cpu_seconds_of_children()
-            process = run_script("train.py", *arguments, f"--model_dir={model_dir}",
-                                 timeout=900)
+            args = ["train.py", *arguments, f"--model_dir={model_dir}"]
+            started = time.process_time()
+            code, stdout, stderr = run_here_capturing(*args)
             result.write_text(json.dumps({
-                "args": process.args, "returncode": process.returncode,
-                "stdout": process.stdout, "stderr": process.stderr,
-                "cpu_seconds": cpu_seconds_of_children() - started}))
+                "args": args, "returncode": code or 0, "stdout": stdout, "stderr": stderr,
+                "cpu_seconds": time.process_time() - started}))
     saved = json.loads(result.read_text())
     process = subprocess.CompletedProcess(saved["args"], saved["returncode"], saved["stdout"],
                                           saved["stderr"])
@@ -208,26 +210,43 @@ def shared_train_run(tmp_path_factory, name, *arguments):
                                  cpu_seconds=saved["cpu_seconds"])
 
 
+# The V2 and V4 runs validate once, after their last epoch: the same training (validation draws
+# no random numbers) and the same final accuracy, without the validations of the epochs before
+# (the V3-Small run keeps them: predict.py's tests read its pictures of each validation).
+VALIDATED_AT_THE_END = ["--config.train.eval_every_epochs=100"]
+# The shared classifier runs: fixture name -> train.py's arguments. They take each model's
+# Shapes recipe through train.py, evaluate.py (test_shapes_learnable) and the export checks
+# (test_export), so the every-model walk leaves those (model, recipe) pairs to them.
+SHARED_CLASSIFIER_RUNS = {
+    "trained_shapes_run": [],
+    "trained_shapes_run_v2": ["--model=v2", *VALIDATED_AT_THE_END],
+    "trained_shapes_run_v4": ["--model=v4_conv_small", *VALIDATED_AT_THE_END],
+}
+
+
 @pytest.fixture(scope="session")
 def trained_shapes_run(tmp_path_factory):
     """`python train.py` with its defaults (MobileNetV3-Small on Shapes, configs/shapes_cls.py;
-    about 110 CPU seconds, 95-99% top-1), shared by every test that needs a model that has
+    about 85 CPU seconds, 95-99% top-1), shared by every test that needs a model that has
     learned (the learnability test, the int8 export checks). See shared_train_run."""
-    return shared_train_run(tmp_path_factory, "trained_shapes_run")
+    name = "trained_shapes_run"
+    return shared_train_run(tmp_path_factory, name, *SHARED_CLASSIFIER_RUNS[name])
 
 
 @pytest.fixture(scope="session")
 def trained_shapes_run_v2(tmp_path_factory):
     """`python train.py --model=v2` (MobileNetV2 0.35 at 72 px, configs/shapes_cls_v2.py;
-    about 115 CPU seconds, 96-99% top-1), shared like trained_shapes_run."""
-    return shared_train_run(tmp_path_factory, "trained_shapes_run_v2", "--model=v2")
+    about 85 CPU seconds, 96-99% top-1), shared like trained_shapes_run."""
+    name = "trained_shapes_run_v2"
+    return shared_train_run(tmp_path_factory, name, *SHARED_CLASSIFIER_RUNS[name])
 
 
 @pytest.fixture(scope="session")
 def trained_shapes_run_v4(tmp_path_factory):
     """`python train.py --model=v4_conv_small` (MobileNetV4-Conv-S 0.5 at 72 px,
     configs/shapes_cls_v4.py), shared like trained_shapes_run."""
-    return shared_train_run(tmp_path_factory, "trained_shapes_run_v4", "--model=v4_conv_small")
+    name = "trained_shapes_run_v4"
+    return shared_train_run(tmp_path_factory, name, *SHARED_CLASSIFIER_RUNS[name])
 
 
 # configs/shapes_det.py as `python train.py --model=ssdlite_v3_small --dataset=shapes` runs it,

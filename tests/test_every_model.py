@@ -2,7 +2,9 @@
 (configs/common.smoke: 2 steps of 8 Shapes images) through train.py, and for the row's Shapes
 recipe also evaluate.py from the run's model dir and export.py to TFLite (float32) with the
 export check. Parametrised from the registry, so a new model or recipe is covered without
-writing a test."""
+writing a test. The (model, Shapes recipe) pairs of the session's shared classifier runs
+(conftest.SHARED_CLASSIFIER_RUNS) are left to them: they train the recipe whole, and
+test_shapes_learnable and test_export evaluate and export them."""
 import filecmp
 import json
 import os
@@ -11,8 +13,9 @@ import time
 
 import pytest
 
-from conftest import REPO_ROOT, resolved_config, run_main
+from conftest import REPO_ROOT, SHARED_CLASSIFIER_RUNS, resolved_config, run_main
 from mobilenet_tf import config as config_lib, engine, models
+from mobilenet_tf.models import options as model_options
 from mobilenet_tf.tasks import TASKS
 
 sys.path.insert(0, REPO_ROOT)
@@ -29,6 +32,19 @@ if "checkpoint" not in cli.FLAGS:
 ROWS = [(row.name, recipe) for row in models.MODELS for recipe in row.all_recipes()]
 
 
+def _shared_run_pairs():
+    """{(model, recipe file)} that the shared classifier runs train, as train.py resolves
+    their arguments."""
+    pairs = set()
+    for arguments in SHARED_CLASSIFIER_RUNS.values():
+        config = resolved_config(*arguments)
+        pairs.add((config.model.name, os.path.basename(config.recipe)))
+    return pairs
+
+
+SHARED_RUN_PAIRS = _shared_run_pairs()
+
+
 def _walk():
     """(model, recipe, how far) for every registry row and each of its recipes.
 
@@ -41,7 +57,8 @@ def _walk():
     own_detection.py for each SSDLite, ...) is resolved as train.py resolves it and its
     model built and compiled with it: what differs between models on one recipe is the
     model's options and the optimizer on its weights, which is where a recipe breaks a
-    model (the BN options SqueezeNet does not take). 64 pairs, about 8.5 minutes of CPU."""
+    model (the BN options SqueezeNet does not take). The shared runs' pairs are not walked
+    (SHARED_RUN_PAIRS). 61 pairs, about 6 minutes of CPU."""
     walked, plan = set(), []
     for row in models.MODELS:
         for recipe in row.all_recipes():
@@ -50,7 +67,8 @@ def _walk():
             else:
                 depth = "build" if recipe in walked else "train"
             walked.add(recipe)
-            plan.append((row.name, recipe, depth))
+            if (row.name, recipe) not in SHARED_RUN_PAIRS:
+                plan.append((row.name, recipe, depth))
     return plan
 # What each task's evaluate.py reports (export.py's check adds its own columns).
 REPORTED = {"classification": {"top1", "top5", "loss"},
@@ -66,6 +84,15 @@ def test_registry_rows_name_existing_recipes_of_their_task():
     for model, recipe in ROWS:
         config = config_lib.load_recipe(os.path.join(config_lib.CONFIG_DIR, recipe))
         assert config.task == models.entry(model).task, (model, recipe)
+
+
+def test_the_pairs_left_to_the_shared_runs_are_their_models_shapes_recipes():
+    assert SHARED_RUN_PAIRS == {("mobilenet_v3_small", "shapes_cls.py"),
+                                ("mobilenet_v2", "shapes_cls_v2.py"),
+                                ("mobilenet_v4_conv_small", "shapes_cls_v4.py")}
+    for model, recipe in SHARED_RUN_PAIRS:
+        assert models.entry(model).shapes_recipe == recipe
+    assert len(_walk()) == len(ROWS) - len(SHARED_RUN_PAIRS)
 
 
 @pytest.mark.parametrize("model, recipe, depth", _walk())
@@ -126,8 +153,13 @@ def test_new_layers_are_exactly_the_layers_the_backbone_weights_lack(row):
     classifier's include_top=False model, and nothing else."""
     size = 96 if row.name == "xception" or row.task == "detection" else 64
     shape = (size, size, 3)
-    model = models.build(row.name, input_shape=shape, num_classes=5)
-    backbone = models.build(row.backbone, input_shape=shape, include_top=False)
+    # Narrow where the builder takes a width: the layers' names do not depend on it, and the
+    # large V4s build in a third of the time.
+    narrow = lambda name: ({"width": 0.25} if "width" in model_options.accepted_options(
+        models.entry(name).build) else {})
+    model = models.build(row.name, input_shape=shape, num_classes=5, **narrow(row.name))
+    backbone = models.build(row.backbone, input_shape=shape, include_top=False,
+                            **narrow(row.backbone))
     in_backbone = {layer.name for layer in backbone.layers if layer.weights}
     weighted = [layer.name for layer in model.layers if layer.weights]
     new = {name for name in weighted if name.startswith(row.new_layers)}
