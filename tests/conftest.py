@@ -141,14 +141,17 @@ def evaluated_metrics(model_dir, *args):
 
 # Scheduling for the 2-core CI (pytest.ini: -n 3 --maxschedchunk=1, so each worker holds at
 # most two tests and takes the next when one ends). The longest tests go first, in pairs per
-# worker. The two export tests build the session's shared trained runs, and every other test
-# that needs a trained run goes last, so no worker sits waiting on a run another worker is
-# still training.
+# worker. The export tests and the detection test build the session's shared trained runs
+# (all four classifier and detection runs start in the first minutes: the V4 run, left to the
+# end, once kept two workers waiting a minute), and every other test that needs a trained run
+# goes last, so no worker sits waiting on a run another worker is still training.
 FIRST = (
     "test_export.py::test_every_format_is_written_and_nothing_partial_is_left"
     "[mobilenet_v3_small]",
     "test_detection.py::test_train_py_learns_shapes_boxes_and_evaluate_py_reproduces_the_ap",
     "test_export.py::test_every_format_is_written_and_nothing_partial_is_left[mobilenet_v2]",
+    "test_export.py::test_every_format_is_written_and_nothing_partial_is_left"
+    "[mobilenet_v4_conv_small]",
     "test_backends.py::test_every_model_runs_and_trains_under_jax_without_tensorflow",
     "test_segmentation.py::test_a_small_lraspp_learns_shapes_masks_in_minutes_on_a_cpu",
     "test_distributed.py::test_two_workers_stay_in_sync_and_match_one_worker",
