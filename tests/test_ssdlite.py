@@ -184,6 +184,45 @@ def test_nms_suppresses_overlaps_within_a_class_only():
     assert _nms(chain, [[.9], [.8], [.7]], iou_threshold=0.4)[1] == [0.9, 0.7]
 
 
+def _greedy_reference(boxes, scores, iou_threshold):
+    """Greedy NMS in plain Python over one class: indices kept, best first."""
+    kept = []
+    for i in np.argsort(-scores, kind="stable"):
+        if all(_iou(boxes[i], boxes[j]) <= iou_threshold for j in kept):
+            kept.append(i)
+    return kept
+
+
+def _iou(a, b):
+    height = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    width = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = height * width
+    area = lambda box: (box[2] - box[0]) * (box[3] - box[1])
+    return inter / (area(a) + area(b) - inter)
+
+
+def test_nms_keeps_what_greedy_nms_keeps_on_crowded_random_boxes():
+    # Dense, overlapping boxes make long chains of suppression (a box kept because the one
+    # that would suppress it was suppressed), where a wrong fixed point would show.
+    rng = np.random.default_rng(0)
+    for trial in range(4):
+        count = 60
+        centre = rng.uniform(0.2, 0.8, (count, 2))
+        size = rng.uniform(0.1, 0.4, (count, 2))
+        boxes = np.concatenate([centre - size / 2, centre + size / 2], 1).astype("float32")
+        scores = rng.uniform(0.05, 1.0, (count, 1)).astype("float32")
+        result = postprocess.non_max_suppression(
+            boxes[None], scores[None], score_threshold=0.0, iou_threshold=0.3,
+            max_per_class=count, max_detections=count, candidates_per_class=count)
+        found = int(result["num_detections"][0])
+        expected = _greedy_reference(boxes, scores[:, 0], 0.3)
+        assert found == len(expected), trial
+        np.testing.assert_allclose(np.asarray(result["scores"][0][:found]),
+                                   scores[expected, 0], rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(result["boxes"][0][:found]),
+                                   np.clip(boxes[expected], 0, 1), atol=1e-6)
+
+
 def test_nms_threshold_and_maximum_counts():
     boxes = [[i / 10, 0, i / 10 + 0.05, 0.05] for i in range(6)]   # disjoint
     scores = [[.9, .3], [.8, .2], [.05, .6], [.4, 0], [.3, 0], [.02, .01]]
