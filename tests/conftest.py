@@ -261,7 +261,7 @@ DETECTION_RUN = ["--model=ssdlite_v3_small", "--dataset=shapes",
 
 @pytest.fixture(scope="session")
 def trained_detection_run(tmp_path_factory):
-    """`python train.py` of DETECTION_RUN (SSDLite V3-Small on the Shapes boxes, about 200 CPU
+    """`python train.py` of DETECTION_RUN (SSDLite V3-Small on the Shapes boxes, about 130 CPU
     seconds, AP50 0.59-0.67), shared by the detection learnability test and predict.py's
     tests like trained_shapes_run. Tests add files to it but change none (copy it first)."""
     return shared_train_run(tmp_path_factory, "trained_detection_run", *DETECTION_RUN)
