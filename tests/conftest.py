@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -196,7 +197,6 @@ def shared_train_run(tmp_path_factory, name, *arguments):
     already are reused), the others wait (session_lock) and read its result. A namespace:
     model_dir (pathlib.Path), process (a CompletedProcess of the run's exit code, stdout and
     stderr) and cpu_seconds."""
-    import time
     with session_lock(tmp_path_factory, name) as root:
         model_dir, result = root / name, root / f"{name}.json"
         if not result.exists():
@@ -283,7 +283,6 @@ def trained_segmentation_run(tmp_path_factory):
     first needs it (the others of an xdist run wait and read its result, see session_lock):
     a namespace of model_dir, final (the metrics engine.train returned), wall_seconds and
     cpu_seconds. Shared by the segmentation learnability test and predict.py's tests."""
-    import time
     from mobilenet_tf import config as config_lib, engine
     name = "trained_segmentation_run"
     with session_lock(tmp_path_factory, name) as root:
