@@ -36,6 +36,7 @@ def _free_ports(count):
 def _env(tf_config=None):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     env.pop("TF_CONFIG", None)
+    env.pop("TF_NUM_INTEROP_THREADS", None)   # conftest's 1: collectives need concurrent ops
     if tf_config:
         env["TF_CONFIG"] = json.dumps(tf_config)
     return env
