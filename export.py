@@ -5,6 +5,7 @@
     python export.py --checkpoint=runs/RUN/best.keras --format=saved_model,onnx --output_dir=out
     python export.py --model_dir=runs/SSDLITE_RUN --format=tflite_float32 \\
         --detection_postprocess=graph              # SSDLite with our NMS as built-in ops
+    python export.py --model_dir=runs/LRASPP_RUN --segmentation_probabilities=full
 
 flags -> config (the run's config.json) and label map (its labels.json) -> model (EMA
 weights) -> images (calibration from the training split, check images from the eval split)
@@ -47,6 +48,13 @@ flags.DEFINE_enum("detection_postprocess", None, list(export.detection.POSTPROCE
                   "regular per-class NMS as ours, its boxes not clipped to the image; graph: "
                   "our per-class NMS as built-in ops, the Keras model's exact detections. "
                   "SavedModel, ONNX and .keras always run the graph NMS.")
+flags.DEFINE_enum("segmentation_probabilities", None, list(export.segmentation.PROBABILITY_OUTPUTS),
+                  "Segmentation: the per-pixel probabilities the signature returns beside the "
+                  "class map (always at the input size). coarse (default): "
+                  "`coarse_probabilities`, at the logits' own resolution before the final "
+                  "upsample (1/8 of each side for LR-ASPP), nearly free; full: `probabilities` "
+                  "at the input size, which costs as much as LR-ASPP V3-Small's network on a "
+                  "CPU (benchmarks/RESULTS.md).")
 flags.DEFINE_list("input_size", None, "N or H,W: the exported input size of a model built for "
                   "any size (segmentation); default the run's dataset.eval_size, else the "
                   "evaluation frame.")
@@ -80,8 +88,13 @@ def main(argv):
     if FLAGS.detection_postprocess and config.task != "detection":
         raise cli.UserError(f"--detection_postprocess only applies to detection runs; this is "
                             f"a {config.task} run")
+    if FLAGS.segmentation_probabilities and config.task != "segmentation":
+        raise cli.UserError(f"--segmentation_probabilities only applies to segmentation runs; "
+                            f"this is a {config.task} run")
     options = ({"postprocess": FLAGS.detection_postprocess}
                if FLAGS.detection_postprocess else {})
+    if FLAGS.segmentation_probabilities:
+        options["probabilities"] = FLAGS.segmentation_probabilities
     hook = export.hook_for(config.task, config, **options)
     formats = export.parse_formats(FLAGS.format, hook)
     model = source.load_model(config, path)

@@ -3,9 +3,11 @@ thread, ours against keras.applications' equivalent model converted the same way
 same run (random weights: nothing is downloaded; latency does not depend on the values);
 SSDLite detectors (80 COCO classes) at 320 with the NMS in the graph or LiteRT's
 TFLite_Detection_PostProcess op (int8 needs the op; see mobilenet_tf.export.detection);
-LR-ASPP segmenters (19 classes) at 512x1024; each head-on-backbone model's float32 time split
-into backbone, head and post-processing; and each detector's and segmenter's time against
-what its multiply-adds predict from its backbone's classifier timed in the same run.
+LR-ASPP segmenters (19 classes) at 512x1024, with export.py's default outputs (class map,
+coarse probabilities) and with full-resolution probabilities; each head-on-backbone model's
+float32 time split into backbone, head and post-processing; and each detector's and
+segmenter's time against what its multiply-adds predict from its backbone's classifier
+timed in the same run.
 
     python benchmarks/latency.py [--resolution=224] [--runs=100] [--rounds=3]   # everything
     python benchmarks/latency.py --models= --detectors=ssdlite_v3_large --segmenters=
@@ -30,7 +32,8 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from mobilenet_tf import export, models  # noqa: E402
-from mobilenet_tf.export import converters, detection, graph, runners  # noqa: E402
+from mobilenet_tf.export import (converters, detection, graph, runners,  # noqa: E402
+                                 segmentation)
 from mobilenet_tf.models import build, names  # noqa: E402
 
 RESOLUTION = flags.DEFINE_integer("resolution", 224, "input height and width")
@@ -51,6 +54,8 @@ SEGMENTATION_SIZE = flags.DEFINE_list("segmentation_size", ["512", "1024"],
                                       "the segmenters' input height,width (512,1024: half "
                                       "a Cityscapes frame, the V3 paper's half-resolution "
                                       "setting)")
+# export.py --segmentation_probabilities: the default first.
+SEGMENTATION_PROBABILITIES = ("coarse", "full")
 # (label, export format, where the NMS runs): the graph NMS cannot be full-integer quantized.
 DETECTION_VARIANTS = (("float32, graph NMS", "tflite_float32", "graph"),
                       ("float32, NMS op", "tflite_float32", "tflite_op"),
@@ -168,8 +173,8 @@ def backbone_outputs(model, head_prefixes):
 def network_parts(name, model, directory):
     """{part: float32 .tflite path} of head-on-backbone `model` (registry row `name`), timed
     apart from its post-processing: "backbone" (the layers up to the feature maps the head
-    reads) and "network" (backbone and head: the model's raw outputs, before the NMS or the
-    segmentation's softmax and argmax)."""
+    reads) and "network" (backbone and head: `model`'s outputs, before the NMS; segmenters pass
+    the network up to the logits before the final upsample)."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2)
@@ -244,35 +249,49 @@ def detection_table(names, resolution, runs, rounds):
 
 
 def segmentation_table(names, size, runs, rounds):
-    """Times every segmenter's float32 and int8 export (class map and probabilities out, as
-    export.py writes them) and its float32 parts; prints the tables; returns {name:
-    {format: ms}}."""
+    """Times every segmenter's float32 and int8 export as export.py writes it (the class map
+    and coarse probabilities), the same with --segmentation_probabilities=full, and its
+    float32 parts; prints the tables; returns {name: {format: ms}} of the default export."""
     images = calibration_images(CALIBRATION.value, *size)
     scratch = tempfile.mkdtemp(prefix="latency_seg_")
     artifacts = {}
     for name in names:
         keras.backend.clear_session()
         model = build(name, input_shape=(*size, 3))
-        for fmt, path in convert(export.Serving(model, export.hook_for("segmentation")),
-                                 os.path.join(scratch, name), images).items():
-            artifacts[(name, fmt)] = path
-        add_parts(artifacts, name, model, os.path.join(scratch, name, "parts"))
+        for probabilities in SEGMENTATION_PROBABILITIES:
+            hook = export.hook_for("segmentation", probabilities=probabilities)
+            for fmt, path in convert(export.Serving(model, hook),
+                                     os.path.join(scratch, name, probabilities), images).items():
+                artifacts[(name, probabilities, fmt)] = path
+        # The parts: the backbone, and the network up to the logits before the final upsample.
+        add_parts(artifacts, name, keras.Model(model.inputs, segmentation.coarse_logits(model)),
+                  os.path.join(scratch, name, "parts"))
     times = time_all(artifacts, images[0].astype("uint8"), runs, rounds)
     ms = {key: float(np.median(values)) for key, values in times.items()}
-    print(f"\nSegmentation (19 classes; the exported class map and probabilities), "
-          f"{header(f'{size[0]}x{size[1]}', runs, rounds)}\n")
-    print("| model | float32 | int8 | int8 speed-up | float32 backbone | head (network - "
-          "backbone) | softmax + argmax (export - network) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"\nSegmentation (19 classes), {header(f'{size[0]}x{size[1]}', runs, rounds)}; "
+          f"export.py's default (the class map at the input size, coarse probabilities) and "
+          f"--segmentation_probabilities=full (probabilities at the input size too)\n")
+    print("| model | float32 | int8 | int8 speed-up | full: float32 | full: int8 |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name in names:
-        cells = [with_partitions(ms[name, fmt], artifacts[(name, fmt)]) for fmt in FORMATS]
+        cells = [with_partitions(ms[name, probabilities, fmt],
+                                 artifacts[(name, probabilities, fmt)])
+                 for probabilities in SEGMENTATION_PROBABILITIES for fmt in FORMATS]
         print(f"| {name} | {cells[0]} | {cells[1]} | "
-              f"{ms[name, FORMATS[0]] / ms[name, FORMATS[1]]:.2f}x | "
-              f"{with_partitions(ms[name, 'backbone'], artifacts[(name, 'backbone')])} | "
-              f"{ms[name, 'network'] - ms[name, 'backbone']:.2f} | "
-              f"{ms[name, FORMATS[0]] - ms[name, 'network']:.2f} |")
+              f"{ms[name, 'coarse', FORMATS[0]] / ms[name, 'coarse', FORMATS[1]]:.2f}x | "
+              f"{cells[2]} | {cells[3]} |")
+    print("\nfloat32 by part (ms): backbone | head (network before the final upsample - "
+          "backbone) | outputs: the final upsample, argmax and coarse softmax (export - "
+          "network) | full probabilities (full - default export)\n")
+    print("| model | backbone | head | outputs | full probabilities |\n|---|---:|---:|---:|---:|")
+    for name in names:
+        default, full = (ms[name, probabilities, FORMATS[0]]
+                         for probabilities in SEGMENTATION_PROBABILITIES)
+        print(f"| {name} | {with_partitions(ms[name, 'backbone'], artifacts[(name, 'backbone')])}"
+              f" | {ms[name, 'network'] - ms[name, 'backbone']:.2f} | "
+              f"{default - ms[name, 'network']:.2f} | {full - default:.2f} |")
     print_rounds(times)
-    return {name: {fmt: ms[name, fmt] for fmt in FORMATS} for name in names}
+    return {name: {fmt: ms[name, "coarse", fmt] for fmt in FORMATS} for name in names}
 
 
 def madds_table(measured, classifiers, shapes):

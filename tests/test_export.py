@@ -407,7 +407,7 @@ def test_lraspp_exports_give_the_masks_of_the_keras_model(segmentation_exported,
 
 def test_lraspp_tflite_takes_pixels_at_the_fixed_size_and_returns_the_class_map(
         segmentation_exported):
-    _, rows, output_dir, _ = segmentation_exported
+    serving, rows, output_dir, images = segmentation_exported
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(output_dir / "model_float32.tflite"))
@@ -417,7 +417,17 @@ def test_lraspp_tflite_takes_pixels_at_the_fixed_size_and_returns_the_class_map(
     outputs = runner.get_output_details()
     assert outputs["class_map"]["dtype"] == np.int32
     assert list(outputs["class_map"]["shape"]) == [1, *SEGMENTATION_SIZE]
-    assert list(outputs["probabilities"]["shape"]) == [1, *SEGMENTATION_SIZE, 7]
+    # By default the probabilities are the logits' own, before the final 8x upsample (a
+    # softmax at every pixel costs as much as a small network); the option gives them at
+    # the input size, with the same class map.
+    assert set(outputs) == {"class_map", "coarse_probabilities"}
+    coarse = outputs["coarse_probabilities"]
+    assert coarse["dtype"] == np.float32 and list(coarse["shape"]) == [1, 8, 12, 7]
+    full = export.Serving(serving.model, export.hook_for("segmentation", probabilities="full"))
+    reference = full.reference(images[:2])
+    assert reference["probabilities"].shape == (2, *SEGMENTATION_SIZE, 7)
+    np.testing.assert_array_equal(reference["class_map"],
+                                  serving.reference(images[:2])["class_map"])
     # MobileNetV3's hard activations fused; LR-ASPP's one true sigmoid is not a miss.
     assert rows["tflite_float32"]["graph"]["fused"], rows["tflite_float32"]["graph"]
 

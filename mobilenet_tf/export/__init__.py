@@ -11,8 +11,9 @@ the Keras model.
 Every artifact takes (B, H, W, 3) pixels (uint8, or float32 in [0, 255]) and normalises
 inside. Tasks plug in through their export hook (mobilenet_tf.export.hook.ExportHook, from
 TASKS[task].export_hook(config)): what the exported signature returns and how an artifact is
-compared with the Keras model. Segmentation returns a class map and probabilities at a fixed
-size (Serving's input_size for a model built for any size); detection returns boxes, scores,
+compared with the Keras model. Segmentation returns a class map at a fixed size (Serving's
+input_size for a model built for any size) and probabilities, coarse (the logits' own
+resolution) by default or at that size (probabilities="full"); detection returns boxes, scores,
 classes and count after NMS, configured with the run's anchors and NMS settings
 (export.detection.DetectionExport).
 """

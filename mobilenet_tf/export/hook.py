@@ -44,6 +44,11 @@ class ExportHook(abc.ABC):
         """The artifact's file (or folder) name for format `fmt` in the output folder."""
         return converters.FILENAMES[fmt]
 
+    def serving_model(self, model):
+        """The model Serving calls: its outputs are what serving_outputs and keras_outputs
+        receive (segmentation adds the logits before the final upsample)."""
+        return model
+
     def tflite_postprocess_ops(self, model):
         """graph.ops of what tflite_outputs adds, left out of the fused-activation check;
         None when nothing is added."""

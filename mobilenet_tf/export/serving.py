@@ -102,15 +102,17 @@ class Serving:
             model = with_input_size(model, input_size)
         self.model = float32_model(model)
         self.hook = hook
+        self.network = hook.serving_model(self.model)   # what model_outputs calls
         self.input_type = input_type
         self.labels = labels
         self.size = image_size(self.model)
         self._pixels_in = takes_pixels(self.model)
 
     def model_outputs(self, pixels):
-        """float32 (B, H, W, 3) pixels in [0, 255] -> the model's raw outputs (tf tensors)."""
+        """float32 (B, H, W, 3) pixels in [0, 255] -> the model's raw outputs (tf tensors), as
+        the hook's serving_model gives them."""
         x = pixels if self._pixels_in else pixels / (PIXEL_MAX / 2) - 1.0
-        return self.model(x, training=False)
+        return self.network(x, training=False)
 
     def outputs(self, pixels):
         """float32 (B, H, W, 3) pixels in [0, 255] -> the task's outputs (tf tensors)."""
@@ -143,7 +145,7 @@ class Serving:
         x = images
         if not self._pixels_in:
             x = keras.layers.Rescaling(2.0 / PIXEL_MAX, offset=-1.0, name="rescaling")(x)
-        outputs = self.hook.keras_outputs(self.model, self.model(x))
+        outputs = self.hook.keras_outputs(self.model, self.network(x))
         return keras.Model(images, outputs, name=f"{self.model.name}_serving")
 
     def reference(self, images):

@@ -9,6 +9,7 @@ each image's outputs, at the image's own size, to the task's writer (predict.wri
 import numpy as np
 from PIL import Image
 
+from mobilenet_tf.export.segmentation import CLASS_MAP, COARSE_PROBABILITIES, PROBABILITIES
 from mobilenet_tf.heads.layers import resize_bilinear
 from mobilenet_tf.predict import images as images_lib, model, writers
 
@@ -60,17 +61,20 @@ def _same_input_size(loaded, input_size):
 
 def at_image_size(predictor, outputs, image):
     """One image's outputs in the image's own frame: a segmentation model run at a fixed
-    size has its probabilities resized back (bilinear) and its class map taken from them;
-    boxes are normalised, so they already fit any size; classes have no size."""
+    size has its probabilities (an export's full or coarse ones) resized to the image
+    (bilinear) and its class map taken from them; boxes are normalised, so they already fit
+    any size; classes have no size."""
     if predictor.task != "segmentation":
         return outputs
     height, width = image.shape[:2]
-    if np.asarray(outputs["class_map"]).shape[:2] == (height, width):
+    if np.asarray(outputs[CLASS_MAP]).shape[:2] == (height, width):
         return outputs
+    key = PROBABILITIES if PROBABILITIES in outputs else COARSE_PROBABILITIES
     probabilities = np.asarray(resize_bilinear(
-        np.asarray(outputs["probabilities"], np.float32)[None], height, width))[0]
-    return {"class_map": probabilities.argmax(-1).astype(np.int32),
-            "probabilities": probabilities}
+        np.asarray(outputs[key], np.float32)[None], height, width))[0]
+    # Full probabilities are returned in the image's frame; coarse ones stay as they were.
+    return {CLASS_MAP: probabilities.argmax(-1).astype(np.int32),
+            key: probabilities if key == PROBABILITIES else outputs[key]}
 
 
 def _reason(error):

@@ -2,7 +2,8 @@
 config.json) or an export.py artifact (.keras, SavedModel, .tflite, .onnx), behind one
 interface: uint8 pixel batches in, the task's export-hook outputs out (classification
 "probabilities"; detection "boxes", "scores", "classes", "num_detections"; segmentation
-"class_map", "probabilities"), so every source is read back the same way.
+"class_map" and "coarse_probabilities" or "probabilities"), so every source is read back the
+same way.
 
     predictor = load(model_dir="runs/RUN")             # or load(path="RUN/export/model.tflite")
     outputs = predictor.run(batch)                     # {name: numpy array}
@@ -24,6 +25,7 @@ from mobilenet_tf.tasks import TASKS
 OUTPUT_TASKS = {
     frozenset([classification.OUTPUT]): "classification",
     frozenset([segmentation.CLASS_MAP, segmentation.PROBABILITIES]): "segmentation",
+    frozenset([segmentation.CLASS_MAP, segmentation.COARSE_PROBABILITIES]): "segmentation",
     frozenset([detection.BOXES, detection.SCORES, detection.CLASSES, detection.NUM]):
         "detection",
 }
@@ -190,8 +192,8 @@ def _artifact(fmt, path, run_dir):
         raise UserError(f"{path} is a model with input {shape} and outputs "
                         f"{', '.join(sorted(names)) or 'none'}, not one export.py wrote "
                         f"(an images input and outputs probabilities; class_map and "
-                        f"probabilities; or boxes, scores, classes, num_detections); export "
-                        f"yours with python export.py --model_dir=RUN")
+                        f"(coarse_)probabilities; or boxes, scores, classes, num_detections); "
+                        f"export yours with python export.py --model_dir=RUN")
     if task == "detection" and fmt.startswith("tflite"):
         # LiteRT's NMS op loses detections at 2 threads (export.detection): run it at 1.
         runner = runners.load(fmt, path, "uint8", threads=1)

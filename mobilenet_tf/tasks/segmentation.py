@@ -186,6 +186,7 @@ class SegmentationTask(Task):
         return weights.init_by_name(model, source, config)
 
     def export_hook(self, config=None, **options):
-        """export.segmentation's hook: a class map and probabilities at a fixed size."""
+        """export.segmentation's hook: a class map at a fixed size and probabilities
+        (options: probabilities="coarse" | "full")."""
         from mobilenet_tf.export import segmentation as hook   # export imports the tasks
         return hook.HOOK.configure(config, **options)
