@@ -20,7 +20,6 @@ import tensorflow as tf
 
 from mobilenet_tf import UserError
 from mobilenet_tf.export.hook import ExportHook
-from mobilenet_tf.heads.layers import ResizeLike
 from mobilenet_tf.metrics import confusion_matrix, scores_from_confusion
 
 CLASS_MAP, PROBABILITIES, COARSE_PROBABILITIES = (
@@ -28,6 +27,7 @@ CLASS_MAP, PROBABILITIES, COARSE_PROBABILITIES = (
 # export.py --segmentation_probabilities: which probabilities the signature returns.
 PROBABILITY_OUTPUTS = {"coarse": COARSE_PROBABILITIES, "full": PROBABILITIES}
 LOGITS, COARSE_LOGITS = "logits", "coarse_logits"   # serving_model's outputs
+UPSAMPLE = "upsample"   # the final resize to the input size (heads/lraspp.py, heads/deeplab.py)
 TABLE_COLUMNS = (
     ("max_abs_diff", "max abs diff", "{:.2e}"),
     ("pixel_agreement", "pixel agreement", "{:.3%}"),
@@ -44,18 +44,11 @@ def miou(class_map, masks, num_classes):
 
 
 def coarse_logits(model):
-    """The tensor `model`'s final upsample (a ResizeLike, the last layer before its linear
-    output activation) resizes to the input size: the logits at the network's output
-    stride. None when the model ends without one."""
-    operation, node_index, _ = model.output._keras_history
-    while True:
-        inputs = operation._inbound_nodes[node_index].input_tensors
-        if isinstance(operation, ResizeLike):
-            return inputs[0]
-        if not (isinstance(operation, keras.layers.Activation)
-                and operation.activation is keras.activations.linear):
-            return None
-        operation, node_index, _ = inputs[0]._keras_history
+    """The logits that `model`'s final upsample (the layer both heads name UPSAMPLE) resizes
+    to the input size: at the network's output stride. None for a model without one."""
+    if UPSAMPLE not in {layer.name for layer in model.layers}:
+        return None
+    return model.get_layer(UPSAMPLE).input[0]
 
 
 class SegmentationExport(ExportHook):
