@@ -59,7 +59,7 @@ COMPARE = flags.DEFINE_list("compare", ["kernels", "shards", "service"],
 MIN_SIDE = flags.DEFINE_integer("min_side", 256, "shards: the prepared images' shorter side")
 RAW_FRACTIONS = flags.DEFINE_list("raw_fractions", ["1", "0.5"],
                                   "shards: the --raw_fraction of each raw copy measured beside "
-                                  "the JPEG one (0.5: FFCV's ResNet-50 ImageNet files)")
+                                  "the JPEG one (0.5: ffcv-imagenet's files, half JPEG)")
 BATCH = 256
 IMAGE_SIZE = 224
 # An H100 trains MobileNetV2 at about 8,000 images/s; a 16-core host has to feed that.
