@@ -3,7 +3,7 @@ pre-resized shards, and the tf.data service, against what a GPU consumes.
 
     python benchmarks/input_pipeline.py [--images=768] [--seconds=8] [--rounds=3]
         [--content=textured|natural] [--data_dir=DIR] [--compare=kernels,shards,service]
-        [--min_side=256]
+        [--min_side=256] [--raw_fractions=1,0.5]
 
 Writes synthetic JPEGs of ImageNet's typical size (about 500x375, 4:2:0, quality 90, with
 enough detail that the files are near ImageNet's mean of ~110 KB) as TFRecords in the
@@ -17,7 +17,9 @@ kernels (on one core and on all):
 - get():  mobilenet_tf.data.get("imagenet", "train"), the full pipeline with shuffling and
           corrupt-image skipping, fused.
 shards: data.get() on the original TFRecords against the same images written by
-          `python -m mobilenet_tf.data.prepare --min_side=N` (same preprocessing after).
+          `python -m mobilenet_tf.data.prepare --min_side=N`, as JPEG and with each
+          --raw_fraction of --raw_fractions stored as raw pixels (same preprocessing after),
+          with the disk bytes per image of each.
 service: data.get() in this process against the same pipeline on tf.data service workers
           (mobilenet_tf.data.service: a dispatcher in this process, 1 and 2 local workers,
           each its own process), the batches received here. Per core is images per CPU
@@ -55,6 +57,9 @@ CONTENT = flags.DEFINE_enum("content", "textured", ["textured", "natural"],
 COMPARE = flags.DEFINE_list("compare", ["kernels", "shards", "service"],
                             "sections to run: kernels, shards, service")
 MIN_SIDE = flags.DEFINE_integer("min_side", 256, "shards: the prepared images' shorter side")
+RAW_FRACTIONS = flags.DEFINE_list("raw_fractions", ["1", "0.5"],
+                                  "shards: the --raw_fraction of each raw copy measured beside "
+                                  "the JPEG one (0.5: ffcv-imagenet's files, half JPEG)")
 BATCH = 256
 IMAGE_SIZE = 224
 # An H100 trains MobileNetV2 at about 8,000 images/s; a 16-core host has to feed that.
@@ -186,33 +191,51 @@ def _median(values):
     return float(np.median(values))
 
 
-def shards_table(root, seconds, rounds, min_side):
-    """data.get() at 1 core on the original shards and on prepare's --min_side copy; returns
-    the per-core rates {name: images per CPU s}."""
-    resized = os.path.join(root, f"resized_{min_side}")
+def _disk_per_image(root):
+    """Mean bytes per image of the train-* shards in root (records and their framing)."""
+    files = tf.io.gfile.glob(os.path.join(root, "train-*"))
+    return sum(tf.io.gfile.stat(path).length for path in files) / IMAGES.value
+
+
+def prepared_copy(root, min_side, raw_fraction):
+    """(name, directory) of prepare's --min_side copy of root, the fraction raw_fraction of
+    its images raw pixels; prints what preparing it cost."""
+    flags_used = f"--min_side={min_side}" + (f" --raw_fraction={raw_fraction:g}"
+                                              if raw_fraction else "")
+    output = os.path.join(root, f"prepared_{min_side}_{raw_fraction:g}")
     start, cpu = time.perf_counter(), time.process_time()
-    prepare.prepare("imagenet", data_dir=root, output_dir=resized, splits=["train"],
-                    min_side=min_side)
+    prepare.prepare("imagenet", data_dir=root, output_dir=output, splits=["train"],
+                    min_side=min_side, raw_fraction=raw_fraction)
     prepare_cpu = time.process_time() - cpu
-    files = tf.io.gfile.glob(os.path.join(resized, "train-*"))
-    size = sum(tf.io.gfile.stat(path).length for path in files) / IMAGES.value
-    print(f"prepare --min_side={min_side}: {IMAGES.value} images in "
-          f"{time.perf_counter() - start:.1f} s ({IMAGES.value / prepare_cpu:.0f} images per "
-          f"CPU s), mean record {size / 1024:.0f} KB\n")
-    makers = (("original shards", lambda: (limited(full_pipeline(root), 1), ())),
-              (f"--min_side={min_side} shards", lambda: (limited(full_pipeline(resized), 1), ())))
+    print(f"prepare {flags_used}: {IMAGES.value} images in {time.perf_counter() - start:.1f} s "
+          f"({IMAGES.value / prepare_cpu:.0f} images per CPU s)")
+    return f"{flags_used} shards", output
+
+
+def shards_table(root, seconds, rounds, min_side, raw_fractions):
+    """data.get() at 1 core on the original shards and on prepare's --min_side copies, JPEG
+    and with each of raw_fractions of raw pixels; returns the per-core rates
+    {name: images per CPU s}."""
+    copies = [prepared_copy(root, min_side, fraction) for fraction in [0.0] + raw_fractions]
+    print()
+    roots = [("original shards", root)] + copies
+    makers = [(name, lambda where=where: (limited(full_pipeline(where), 1), ()))
+              for name, where in roots]
     rates = alternate(makers, seconds, rounds)
-    print("| data.get(), 1 core | img/s | img per CPU s | vs original |")
-    print("|---|---:|---:|---:|")
-    base = _median([r[1] for r in rates[makers[0][0]]])
-    for name, _ in makers:
+    print("| data.get(), 1 core | img/s | img per CPU s | vs original | disk per image (KB) |")
+    print("|---|---:|---:|---:|---:|")
+    original = rates[roots[0][0]]
+    base = _median([r[1] for r in original])
+    for name, where in roots:
         per_cpu = _median([r[1] for r in rates[name]])
         print(f"| {name} | {_median([r[0] for r in rates[name]]):.0f} | {per_cpu:.0f} | "
-              f"{per_cpu / base:.2f}x |")
-    ratios = [b[1] / a[1] for a, b in zip(rates[makers[0][0]], rates[makers[1][0]])]
-    print("\nresized / original per CPU s, each round: "
-          + " / ".join(f"{r:.2f}" for r in ratios) + " (target >= 2x)\n")
-    return {name: _median([r[1] for r in rates[name]]) for name, _ in makers}
+              f"{per_cpu / base:.2f}x | {_disk_per_image(where) / 1000:.0f} |")
+    print("\nper CPU s against the original shards, each round (target >= 2x):")
+    for name, _ in copies:
+        print(f"- {name}: " + " / ".join(f"{b[1] / a[1]:.2f}"
+                                         for a, b in zip(original, rates[name])))
+    print()
+    return {name: _median([r[1] for r in rates[name]]) for name, _ in roots}
 
 
 def service_table(root, seconds, rounds):
@@ -350,7 +373,8 @@ def main(argv):
         if "kernels" in COMPARE.value:
             kernels_table(root, cores)
         if "shards" in COMPARE.value:
-            per_core.update(shards_table(root, SECONDS.value, ROUNDS.value, MIN_SIDE.value))
+            per_core.update(shards_table(root, SECONDS.value, ROUNDS.value, MIN_SIDE.value,
+                                         [float(value) for value in RAW_FRACTIONS.value]))
         if "service" in COMPARE.value:
             per_core.update(service_table(root, SECONDS.value, ROUNDS.value))
         if per_core:

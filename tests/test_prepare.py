@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from conftest import jpeg_bytes, png_bytes
 from mobilenet_tf import UserError
-from mobilenet_tf.data import coco, imagenet, masks, prepare
+from mobilenet_tf import data
+from mobilenet_tf.data import coco, imagenet, masks, prepare, preprocess
 
 CORRUPT = b"\xff\xd8\xff\xe0 truncated, not a JPEG"
 
@@ -75,6 +76,55 @@ def test_imagenet_shards_keep_labels_skip_corrupt_images_and_resume(tmp_path, ca
                   "--split=validation", "--min_side=64", "--num_shards=3"])
     assert (first.stat().st_mtime_ns, first.stat().st_ino) == before
     assert (output_dir / shards[2]).read_bytes() == removed
+
+
+def test_raw_records_hold_the_resized_pixels_and_read_mixed_with_jpeg(tmp_path, capfd):
+    data_dir, output_dir = tmp_path / "imagenet", tmp_path / "raw"
+    data_dir.mkdir()
+    # With --raw_fraction=0.5 the 2nd and 4th are raw: one resized, one small enough as it is.
+    shapes, labels = [(60, 80), (90, 40), (20, 30), (24, 30)], [3, 17, 999, 0]
+    originals = [jpeg_bytes(height, width, seed=k) for k, (height, width) in enumerate(shapes)]
+    with tf.io.TFRecordWriter(str(data_dir / "train-00000-of-00001")) as writer:
+        for encoded, label in zip(originals, labels):
+            writer.write(prepare._imagenet_record(encoded, label))
+    prepare.main(["--dataset=imagenet", f"--data_dir={data_dir}", f"--output_dir={output_dir}",
+                  "--split=train", "--min_side=32", "--raw_fraction=0.5"])
+
+    records = list(tf.data.TFRecordDataset(str(output_dir / "train-00000-of-00001")))
+    assert len(records) == 4
+    seed = tf.constant([4, 2], tf.int64)
+    for k, record in enumerate(records):
+        features = imagenet.parse_record({"record": record})
+        assert int(features["label"]) == labels[k]
+        assert bool(preprocess.is_raw(features)) == (k in (1, 3))
+        if k not in (1, 3):
+            assert bool(tf.io.is_jpeg(features["image_bytes"]))
+            continue
+        original = tf.io.decode_jpeg(originals[k], channels=3)
+        height, width = shapes[k]
+        scale = min(1.0, 32 / min(height, width))
+        resized = tf.image.resize(tf.cast(original, tf.float32),
+                                  [round(height * scale), round(width * scale)], method="area")
+        expected = tf.cast(tf.clip_by_value(resized + 0.5, 0, 255), tf.uint8)
+        np.testing.assert_array_equal(preprocess.decode(features)["image"], expected)
+        # The training and evaluation crops of the raw pixels are those of the decoded image.
+        for crop in (lambda ex: preprocess.random_resized_crop(ex, seed, 16),
+                     lambda ex: preprocess.center_crop(ex, 16)):
+            np.testing.assert_array_equal(crop(features)["image"],
+                                          crop({"image": expected})["image"])
+
+    # A raw record 3 bytes short, in a second file: skipped and counted, the rest read.
+    short = tf.train.Example.FromString(
+        prepare._imagenet_record(b"", 5, np.zeros((32, 32, 3), np.uint8)))
+    short.features.feature["image/encoded"].bytes_list.value[0] = bytes(32 * 32 * 3 - 3)
+    with tf.io.TFRecordWriter(str(output_dir / "train-extra")) as writer:
+        writer.write(short.SerializeToString())
+    dataset, info = data.get("imagenet", "train", data_dir=str(output_dir), batch_size=2,
+                             image_size=16, seed=0)
+    got = sorted(int(label) for _, batch in dataset for label in batch)
+    assert info.num_examples == 5 and got == sorted(labels)
+    err = capfd.readouterr().err
+    assert err.count("warning: skipped") == 1 and "skipped 1 corrupt" in err
 
 
 def test_coco_json_boxes_stay_on_their_objects(tmp_path, capsys):
@@ -170,3 +220,10 @@ def test_prepare_refuses_unclear_settings():
     with pytest.raises(UserError, match="one of --min_side"):
         prepare.prepare("imagenet", data_dir="x", output_dir="y", splits=["train"],
                         min_side=256, max_side=512)
+    with pytest.raises(UserError, match="in 0..1"):
+        prepare.prepare("imagenet", data_dir="x", output_dir="y", splits=["train"],
+                        min_side=256, raw_fraction=1.5)
+    # Detection and mask datasets are image files: no raw form for their loaders to read.
+    with pytest.raises(UserError, match="applies to --dataset=imagenet"):
+        prepare.prepare("coco_json", data_dir="x", output_dir="y", splits=["train"],
+                        max_side=640, raw_fraction=0.5)

@@ -3,6 +3,9 @@
 1. TFRecord shards in the layout of the TPU / Model Garden tooling (imagenet_to_gcs.py):
    `train-00000-of-01024` ... and `validation-00000-of-00128` ..., each record a
    tf.train.Example with `image/encoded` (JPEG bytes) and `image/class/label` (1..1000).
+   A record whose `image/format` is "RAW" holds uint8 pixels instead, `image/height` x
+   `image/width` x `image/channels` (3) of them in row order (prepare --raw_fraction writes
+   them, alone or mixed with JPEG records in one file).
 2. A TFDS data dir with `imagenet2012/VERSION/` prepared in it.
 3. TFDS's manual dir: the two official tars, ILSVRC2012_img_train.tar and
    ILSVRC2012_img_val.tar, in --data_dir or --data_dir/downloads/manual. They are prepared
@@ -29,9 +32,16 @@ NUM_EXAMPLES = {"train": 1_281_167, "validation": 50_000}
 STANDARD_SHARDS = {"train": 1024, "validation": 128}
 MANUAL_TARS = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar")
 TFDS_NAME = "imagenet2012"
+# image/format says "RAW" for records of raw pixels (RAW_FORMAT); other records hold an
+# encoded image, and the layout's writers set the format ("JPEG") and sizes or leave them out.
+RAW_FORMAT = "RAW"
 _TFRECORD_FEATURES = {
     "image/encoded": tf.io.FixedLenFeature([], tf.string),
     "image/class/label": tf.io.FixedLenFeature([], tf.int64),
+    "image/format": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    "image/height": tf.io.FixedLenFeature([], tf.int64, default_value=0),
+    "image/width": tf.io.FixedLenFeature([], tf.int64, default_value=0),
+    "image/channels": tf.io.FixedLenFeature([], tf.int64, default_value=0),
 }
 _HOW_TO_PREPARE = (
     "put the TFRecord shards (train-*, validation-*, written by Model Garden's or the TPU "
@@ -76,10 +86,18 @@ def find_layout(data_dir, split):
 
 def parse_record(example):
     """{"record": a serialized tf.train.Example of the TFRecord layout} ->
-    {"image_bytes", "label" 0..999}. Runs inside the pipeline's guarded decode, so a record
-    that is not an Example is skipped like a corrupt JPEG."""
+    {"image_bytes", "raw_shape", "label" 0..999}; raw_shape is the (height, width, channels)
+    of a raw record, zeros for an encoded image (see preprocess). Runs inside the pipeline's
+    guarded decode, so a record that is not an Example, or a raw record whose bytes do not
+    fill its shape, is skipped like a corrupt JPEG."""
     parsed = tf.io.parse_single_example(example["record"], _TFRECORD_FEATURES)
-    return {"image_bytes": parsed["image/encoded"],
+    shape = tf.cast(tf.stack([parsed["image/height"], parsed["image/width"],
+                              parsed["image/channels"]]), tf.int32)
+    # At least 1 each, so a raw record's shape is never zeros and never has a -1 for
+    # reshape to fill in: a bad size fails when the bytes do not fill it.
+    raw_shape = tf.where(tf.equal(parsed["image/format"], RAW_FORMAT), tf.maximum(shape, 1),
+                         tf.zeros_like(shape))
+    return {"image_bytes": parsed["image/encoded"], "raw_shape": raw_shape,
             "label": tf.cast(parsed["image/class/label"], tf.int32) - 1}
 
 

@@ -15,8 +15,16 @@ evaluation resize the 0.875 central crop assumes); --max_side=N so its longer si
 their bytes. Resizing is antialiased (area-weighted), images are written as JPEG of --quality
 (masks: nearest neighbour, PNG, so every pixel keeps a class id of the original).
 
-    imagenet        (any form the loader reads) -> OUT/train-00000-of-01024 ..., the TFRecord
-                    layout; labels as there (1..1000)
+--raw_fraction=F (imagenet only) stores the fraction F of the images as raw uint8 pixels
+(image/format "RAW", with image/height, image/width and image/channels), FFCV's proportion
+mode (its compress_probability is 1 - F): the loader slices the crop out of the pixels with
+no JPEG decode, for H x W x 3 bytes of disk per image (262 KB for a 4:3 photo at
+--min_side=256, against about 30 KB as JPEG of quality 90). Which images are raw is fixed by
+their index in the split (stored_raw), so a rerun writes the same shards. The other datasets
+are written as image files, which have no raw form: they refuse F.
+
+    imagenet        (any form the loader reads, raw records included) ->
+                    OUT/train-00000-of-01024 ..., the TFRecord layout; labels as there (1..1000)
     coco, coco_json (COCO JSON and its image folder) -> the same JSON and folder under OUT,
                     with image sizes, boxes and areas scaled (boxes stay on their objects;
                     polygons are scaled, RLE masks dropped) and file names kept
@@ -40,7 +48,7 @@ import sys
 import tensorflow as tf
 
 from mobilenet_tf import UserError, callbacks
-from mobilenet_tf.data import coco, imagenet, masks
+from mobilenet_tf.data import coco, imagenet, masks, preprocess
 
 # The ImageNet TFRecord layout's examples per shard (1,281,167 / 1024).
 EXAMPLES_PER_SHARD = 1252
@@ -67,24 +75,39 @@ def target_size(height, width, *, min_side=0, max_side=0):
             tf.cast(tf.maximum(tf.round(width * scale), 1.0), tf.int32))
 
 
+def resized_pixels(image, *, min_side=0, max_side=0):
+    """(pixels, changed): a uint8 (H, W, 3) image scaled down by target_size (area-weighted,
+    rounded to uint8), or the image itself (changed False) when it is small enough."""
+    shape = tf.shape(image)
+    height, width = target_size(shape[0], shape[1], min_side=min_side, max_side=max_side)
+    same = tf.logical_and(tf.equal(height, shape[0]), tf.equal(width, shape[1]))
+
+    def smaller():
+        pixels = tf.image.resize(tf.cast(image, tf.float32), [height, width], method="area")
+        return tf.cast(tf.clip_by_value(pixels + 0.5, 0, 255), tf.uint8)
+
+    return tf.cond(same, lambda: image, smaller), tf.logical_not(same)
+
+
+def encoded_like(pixels, changed, encoded, *, as_jpeg, quality=JPEG_QUALITY):
+    """`pixels` (resized from the image `encoded`) as an image file's bytes: JPEG of
+    `quality` when as_jpeg, else PNG; `encoded` itself when nothing changed."""
+    return tf.cond(changed, lambda: tf.cond(as_jpeg,
+                                            lambda: tf.io.encode_jpeg(pixels, quality=quality),
+                                            lambda: tf.io.encode_png(pixels)),
+                   lambda: encoded)
+
+
 def resized_image(encoded, *, min_side=0, max_side=0, quality=JPEG_QUALITY):
     """(encoded, height, width) of an image scaled down by target_size (area-weighted), as
     JPEG of `quality` (PNG for an image that was not a JPEG), or the original bytes when it
     is small enough. Fails (InvalidArgumentError) on an image that does not decode, as the
     loaders would."""
     image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-    shape = tf.shape(image)
-    height, width = target_size(shape[0], shape[1], min_side=min_side, max_side=max_side)
-
-    def smaller():
-        pixels = tf.image.resize(tf.cast(image, tf.float32), [height, width], method="area")
-        pixels = tf.cast(tf.clip_by_value(pixels + 0.5, 0, 255), tf.uint8)
-        return tf.cond(tf.io.is_jpeg(encoded),
-                       lambda: tf.io.encode_jpeg(pixels, quality=quality),
-                       lambda: tf.io.encode_png(pixels))
-
-    same = tf.logical_and(tf.equal(height, shape[0]), tf.equal(width, shape[1]))
-    return tf.cond(same, lambda: encoded, smaller), height, width
+    pixels, changed = resized_pixels(image, min_side=min_side, max_side=max_side)
+    shape = tf.shape(pixels)
+    return (encoded_like(pixels, changed, encoded, as_jpeg=tf.io.is_jpeg(encoded),
+                         quality=quality), shape[0], shape[1])
 
 
 def resized_mask(encoded, height, width):
@@ -141,17 +164,56 @@ def shard_names(split, num_shards):
     return [f"{prefix}{i:05d}-of-{num_shards:05d}" for i in range(num_shards)]
 
 
-def _imagenet_record(encoded, label):
-    feature = {"image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
-               "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(
-                   value=[int(label) + 1]))}
+def _imagenet_record(encoded, label, pixels=None):
+    """A serialized Example of the TFRecord layout: the encoded image, or, when `pixels`
+    (uint8 (H, W, 3)) are given and not empty, a raw record of them."""
+    def ints(value):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+
+    def strings(value):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+    feature = {"image/encoded": strings(encoded), "image/class/label": ints(label + 1)}
+    if pixels is not None and pixels.size:
+        height, width, channels = pixels.shape
+        feature.update({"image/encoded": strings(pixels.tobytes()),
+                        "image/format": strings(imagenet.RAW_FORMAT.encode()),
+                        "image/height": ints(height), "image/width": ints(width),
+                        "image/channels": ints(channels)})
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def prepare_imagenet(data_dir, output_dir, split, *, skipped, num_shards=0, **resize):
+def stored_raw(index, raw_fraction):
+    """Whether example `index` (int64 tensor) of a split is stored as raw pixels: when
+    floor((index + 1) f) > floor(index f), which spreads the fraction f evenly over the
+    split, the same examples in every run (so a resumed run writes the same shards)."""
+    index = tf.cast(index, tf.float64)
+    return tf.greater(tf.floor((index + 1.0) * raw_fraction), tf.floor(index * raw_fraction))
+
+
+def _imagenet_example(features, raw, *, min_side, max_side, quality):
+    """(encoded, pixels) of one example resized: pixels (uint8 (H, W, 3)) and no bytes for a
+    raw record, else the image's bytes (JPEG or PNG as it was; a raw input becomes JPEG) and
+    no pixels. The input may be encoded or raw."""
+    pixels, changed = resized_pixels(preprocess.decode(features)["image"],
+                                     min_side=min_side, max_side=max_side)
+    from_raw = preprocess.is_raw(features)
+
+    def encoded():
+        as_jpeg = tf.logical_or(from_raw, tf.io.is_jpeg(features["image_bytes"]))
+        return (encoded_like(pixels, tf.logical_or(changed, from_raw), features["image_bytes"],
+                             as_jpeg=as_jpeg, quality=quality),
+                tf.zeros([0, 0, 3], tf.uint8))
+
+    return tf.cond(raw, lambda: (tf.constant(""), pixels), encoded)
+
+
+def prepare_imagenet(data_dir, output_dir, split, *, skipped, num_shards=0, raw_fraction=0.0,
+                     **resize):
     """One ImageNet split as TFRecord shards in output_dir (see the module doc): shard i holds
-    examples [N i / S, N (i + 1) / S) of the split in the loader's evaluation order; shards
-    already there are kept, and their examples read past without decoding."""
+    examples [N i / S, N (i + 1) / S) of the split in the loader's evaluation order, the
+    fraction raw_fraction of them (stored_raw) as raw pixels; shards already there are kept,
+    and their examples read past without decoding."""
     source = imagenet.load(split, data_dir=data_dir, training=False, seed=None,
                            input_context=None)
     count = source.info.num_examples
@@ -172,8 +234,8 @@ def prepare_imagenet(data_dir, output_dir, split, *, skipped, num_shards=0, **re
 
     def process(index, example):
         features = parse(example)
-        encoded, _, _ = resized_image(features["image_bytes"], **resize)
-        return index, encoded, features["label"]
+        encoded, pixels = _imagenet_example(features, stored_raw(index, raw_fraction), **resize)
+        return index, encoded, features["label"], pixels
 
     done = _in_order(source.examples.enumerate().filter(in_todo), process)
     pending = next(done, None)
@@ -312,7 +374,8 @@ def copy_lists(data_dir, output_dir, skipped):
 # -- Command line -----------------------------------------------------------------------------
 
 def prepare(dataset, *, data_dir, output_dir, splits, min_side=0, max_side=0,
-            quality=JPEG_QUALITY, annotation_file=None, image_dir=None, num_shards=0):
+            quality=JPEG_QUALITY, annotation_file=None, image_dir=None, num_shards=0,
+            raw_fraction=0.0):
     """Writes the pre-resized copy of `dataset`'s splits to output_dir (see the module doc);
     returns the Skipped images. UserError for a bad setting."""
     if dataset not in DATASETS:
@@ -322,6 +385,13 @@ def prepare(dataset, *, data_dir, output_dir, splits, min_side=0, max_side=0,
                         "--max_side=N (the longer side), a positive number of pixels")
     if not 1 <= quality <= 100:
         raise UserError(f"--quality must be in 1..100, got {quality}")
+    if not 0 <= raw_fraction <= 1:
+        raise UserError(f"--raw_fraction is the fraction of images stored as raw pixels, "
+                        f"in 0..1 (0: all JPEG, 1: all raw), got {raw_fraction}")
+    if raw_fraction and dataset != "imagenet":
+        raise UserError(f"--raw_fraction applies to --dataset=imagenet (TFRecord shards); "
+                        f"{dataset} is written as image files, which have no raw form its "
+                        f"loader reads: leave --raw_fraction out")
     if not output_dir:
         raise UserError("give --output_dir: where the resized copy goes")
     if data_dir and os.path.realpath(output_dir) == os.path.realpath(data_dir):
@@ -332,7 +402,7 @@ def prepare(dataset, *, data_dir, output_dir, splits, min_side=0, max_side=0,
     for split in splits:
         if dataset == "imagenet":
             prepare_imagenet(data_dir, output_dir, split, skipped=skipped,
-                             num_shards=num_shards, **resize)
+                             num_shards=num_shards, raw_fraction=raw_fraction, **resize)
         elif dataset == "coco":
             layout, where = coco.find_layout(data_dir, split)
             if layout != "json":
@@ -370,13 +440,18 @@ def main(argv=None):
     parser.add_argument("--num_shards", type=int, default=0, help="imagenet: shards per "
                         f"split (default the standard 1024 / 128 for the full split, else "
                         f"one per {EXAMPLES_PER_SHARD} images)")
+    parser.add_argument("--raw_fraction", type=float, default=0.0, help="imagenet: the "
+                        "fraction of images stored as raw uint8 pixels rather than JPEG "
+                        "(0..1; FFCV's 1 - compress_probability): less CPU per image, "
+                        "several times the disk")
     args = parser.parse_args(argv)
     try:
         skipped = prepare(args.dataset, data_dir=args.data_dir, output_dir=args.output_dir,
                           splits=[split for split in args.split.split(",") if split],
                           min_side=args.min_side, max_side=args.max_side, quality=args.quality,
                           annotation_file=args.annotation_file or None,
-                          image_dir=args.image_dir or None, num_shards=args.num_shards)
+                          image_dir=args.image_dir or None, num_shards=args.num_shards,
+                          raw_fraction=args.raw_fraction)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(2)

@@ -7,6 +7,11 @@ An example is a dict holding either `image_bytes` (an encoded JPEG/PNG/GIF/BMP s
 hands out uint8 images and the model normalises them (see mobilenet_tf.data): a float32
 batch would be four times the bytes to copy, batch and send to the accelerator.
 
+An example may also carry `raw_shape` (int32 (3,)): when it is not zeros, `image_bytes`
+holds raw uint8 pixels of that (H, W, 3) shape in row order instead of an encoded image (the
+raw records of `prepare --raw_fraction`); bytes that do not fill the shape fail, and the
+pipeline skips them like a corrupt JPEG.
+
 Randomness is stateless: every random function takes a `seed` of shape (2,), so a pipeline
 given a seed produces the same images in any order and on any number of threads.
 
@@ -25,16 +30,41 @@ MAX_CROP_ATTEMPTS = 10
 CROP_FRACTION = 0.875
 
 
-def _decode_whole(image_bytes):
+def _decode_encoded(image_bytes):
     """Any image format -> uint8 (H, W, 3); grey and RGBA images become RGB."""
     image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
     return image
 
 
+def is_raw(features):
+    """Whether the example's `image_bytes` are raw pixels (see the module doc): a bool tensor,
+    False for an example without `raw_shape`."""
+    if "raw_shape" not in features:
+        return tf.constant(False)
+    return tf.greater(features["raw_shape"][0], 0)
+
+
+def _raw_pixels(features):
+    """Raw bytes -> uint8 (H, W, 3): decode_raw and reshape, no decoding work. Bytes that do
+    not fill `raw_shape`, or a shape of other than 3 channels, fail (InvalidArgumentError)."""
+    pixels = tf.reshape(tf.io.decode_raw(features["image_bytes"], tf.uint8),
+                        features["raw_shape"])
+    return tf.ensure_shape(pixels, [None, None, 3])
+
+
+def _decode_whole(features):
+    """The example's image bytes, encoded or raw, -> uint8 (H, W, 3)."""
+    if "raw_shape" not in features:
+        return _decode_encoded(features["image_bytes"])
+    return tf.cond(is_raw(features), lambda: _raw_pixels(features),
+                   lambda: _decode_encoded(features["image_bytes"]))
+
+
 def _cropped(features, window_of_shape):
     """The window `window_of_shape((H, W, C)) -> (offset_y, offset_x, height, width)` of the
-    example's image. JPEG bytes decode only the window; other bytes decode once, whole."""
+    example's image. JPEG bytes decode only the window; raw pixels are sliced; other bytes
+    decode once, whole."""
 
     def slice_window(image):
         offset_y, offset_x, height, width = window_of_shape(tf.shape(image))
@@ -48,15 +78,22 @@ def _cropped(features, window_of_shape):
         window = tf.stack(window_of_shape(tf.image.extract_jpeg_shape(image_bytes)))
         return tf.image.decode_and_crop_jpeg(image_bytes, window, channels=3)
 
-    image = tf.cond(tf.io.is_jpeg(image_bytes), fused,
-                    lambda: slice_window(_decode_whole(image_bytes)))
+    def encoded():
+        return tf.cond(tf.io.is_jpeg(image_bytes), fused,
+                       lambda: slice_window(_decode_encoded(image_bytes)))
+
+    if "raw_shape" in features:
+        image = tf.cond(is_raw(features), lambda: slice_window(_raw_pixels(features)), encoded)
+    else:
+        image = encoded()
     image.set_shape([None, None, 3])
     return image
 
 
 def _with_image(features, image):
     """A copy of the example with the encoded bytes dropped and `image` set."""
-    result = {key: value for key, value in features.items() if key != "image_bytes"}
+    result = {key: value for key, value in features.items()
+              if key not in ("image_bytes", "raw_shape")}
     result["image"] = image
     return result
 
@@ -106,15 +143,16 @@ def center_crop(features, image_size, crop_fraction=CROP_FRACTION):
 def resize(features, image_size):
     """The whole image resized to (image_size, image_size), aspect ratio not kept; an image
     already of that size is kept as it is."""
-    image = features["image"] if "image" in features else _decode_whole(features["image_bytes"])
+    image = features["image"] if "image" in features else _decode_whole(features)
     if image.shape[0] == image_size and image.shape[1] == image_size:
         return _with_image(features, image)
     return _with_image(features, _resize(image, image_size))
 
 
 def decode(features):
-    """Decodes `image_bytes` into a uint8 `image` (for caching decoded datasets)."""
-    return _with_image(features, _decode_whole(features["image_bytes"]))
+    """Decodes `image_bytes` (encoded or raw) into a uint8 `image` (for caching decoded
+    datasets)."""
+    return _with_image(features, _decode_whole(features))
 
 
 def random_flip(features, seed):
