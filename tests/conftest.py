@@ -17,9 +17,10 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # hand-off cost (a 150-step Shapes run: 46 CPU s and 35 s wall against 65 and 49 with two
 # threads on a quiet 2-core machine; benchmarks/RESULTS.md).
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-# And one inter-op thread: a 120-step V2 Shapes run takes 10% less CPU at the same wall time
-# (benchmarks/RESULTS.md). The multi-worker test gives its worker processes TensorFlow's
-# default back: collective ops wait on each other and need concurrent ops.
+# And one inter-op thread: a V2 Shapes training step takes a quarter less CPU at the same wall
+# time (benchmarks/cpu_threads.py, RESULTS.md). The multi-worker test gives its worker
+# processes TensorFlow's default back: collective ops wait on each other and need concurrent
+# ops.
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
