@@ -78,14 +78,10 @@ def _cropped(features, window_of_shape):
         window = tf.stack(window_of_shape(tf.image.extract_jpeg_shape(image_bytes)))
         return tf.image.decode_and_crop_jpeg(image_bytes, window, channels=3)
 
-    def encoded():
-        return tf.cond(tf.io.is_jpeg(image_bytes), fused,
-                       lambda: slice_window(_decode_encoded(image_bytes)))
-
-    if "raw_shape" in features:
-        image = tf.cond(is_raw(features), lambda: slice_window(_raw_pixels(features)), encoded)
-    else:
-        image = encoded()
+    # Raw bytes can start like a JPEG, so raw is ruled out first; _decode_whole tells raw
+    # pixels from other encoded images.
+    jpeg = tf.logical_and(tf.io.is_jpeg(image_bytes), tf.logical_not(is_raw(features)))
+    image = tf.cond(jpeg, fused, lambda: slice_window(_decode_whole(features)))
     image.set_shape([None, None, 3])
     return image
 

@@ -43,6 +43,12 @@ def miou(class_map, masks, num_classes):
     return scores_from_confusion(keras.ops.convert_to_numpy(confusion))["mIoU"]
 
 
+def probabilities_key(outputs):
+    """Which probabilities a segmentation export's outputs hold: PROBABILITIES (full) or
+    COARSE_PROBABILITIES."""
+    return PROBABILITIES if PROBABILITIES in outputs else COARSE_PROBABILITIES
+
+
 def coarse_logits(model):
     """The logits that `model`'s final upsample (the layer both heads name UPSAMPLE) resizes
     to the input size: at the network's output stride. None for a model without one."""
@@ -113,7 +119,7 @@ class SegmentationExport(ExportHook):
         both pick the same class; mIoU / keras_mIoU: each against the masks; miou_delta: their
         difference.
         """
-        key = PROBABILITIES if PROBABILITIES in reference else COARSE_PROBABILITIES
+        key = probabilities_key(reference)
         num_classes = reference[key].shape[-1]
         ours, theirs = reference[CLASS_MAP], exported[CLASS_MAP]
         exported_miou = miou(theirs, labels, num_classes)

@@ -9,7 +9,7 @@ each image's outputs, at the image's own size, to the task's writer (predict.wri
 import numpy as np
 from PIL import Image
 
-from mobilenet_tf.export.segmentation import CLASS_MAP, COARSE_PROBABILITIES, PROBABILITIES
+from mobilenet_tf.export.segmentation import CLASS_MAP, PROBABILITIES, probabilities_key
 from mobilenet_tf.heads.layers import resize_bilinear
 from mobilenet_tf.predict import images as images_lib, model, writers
 
@@ -69,7 +69,7 @@ def at_image_size(predictor, outputs, image):
     height, width = image.shape[:2]
     if np.asarray(outputs[CLASS_MAP]).shape[:2] == (height, width):
         return outputs
-    key = PROBABILITIES if PROBABILITIES in outputs else COARSE_PROBABILITIES
+    key = probabilities_key(outputs)
     probabilities = np.asarray(resize_bilinear(
         np.asarray(outputs[key], np.float32)[None], height, width))[0]
     # Full probabilities are returned in the image's frame; coarse ones stay as they were.
