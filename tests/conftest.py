@@ -42,11 +42,14 @@ def run_script(script, *args, timeout=300):
                           timeout=timeout)
 
 
-# XLA without its backend optimisations: the JAX tests check that our code builds, runs and
+# XLA compiling quickly rather than well: the JAX tests check that our code builds, runs and
 # trains under JAX, not how fast XLA's code is, and most of their time is compiling small
-# programs (every weight initialiser's shape once); the every-model JAX test: 88 CPU s
-# with the default level, 51 at level 0 (benchmarks/RESULTS.md).
-FAST_XLA_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+# programs (every weight initialiser's shape once). Level 0 and no expensive LLVM passes took
+# the every-model JAX test from 88 to 51 CPU s; XLA's older loop emitters instead of its
+# fusion emitters and one codegen split, from 74 to 47 (the three JAX tests: 113 -> 78 CPU s,
+# same hour and host; benchmarks/RESULTS.md).
+FAST_XLA_COMPILE = ("--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true "
+                    "--xla_cpu_use_fusion_emitters=false --xla_cpu_parallel_codegen_split_count=1")
 
 
 def jax_env(**extra):

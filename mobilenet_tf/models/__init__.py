@@ -7,6 +7,7 @@
     det = build("ssdlite_v3_small", num_classes=80)   # {"boxes", "classes"} per anchor
 """
 
+from mobilenet_tf import keras_saving as _keras_saving
 from mobilenet_tf.models import options as _options
 from mobilenet_tf.models.keras_import import import_keras_applications
 from mobilenet_tf.models.registry import ALIASES, MODELS, ModelEntry, canonical_name, entry, names
@@ -14,6 +15,10 @@ from mobilenet_tf.models.timm_import import import_timm
 
 __all__ = ["ALIASES", "MODELS", "ModelEntry", "build", "canonical_name", "entry",
            "import_keras_applications", "import_timm", "names"]
+
+# Every path that saves or loads our models imports this package first (its layers are
+# registered here): Keras's saving then caches what it otherwise rebuilds per layer.
+_keras_saving.cache_attribute_skipsets()
 
 
 def build(name, **options):
