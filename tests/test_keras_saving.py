@@ -18,9 +18,9 @@ def _layers_constructed_while(action, monkeypatch):
         count[0] += 1
         original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Layer, "__init__", counting)
-    action()
-    monkeypatch.setattr(Layer, "__init__", original)
+    with monkeypatch.context() as counted:
+        counted.setattr(Layer, "__init__", counting)
+        action()
     return count[0]
 
 
