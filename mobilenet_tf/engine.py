@@ -350,9 +350,8 @@ def train(config, model_dir, verbose=None):
                      checkpointer, board]
     pictures = _validation_pictures(task, config, board, train_info, chief)
     fit_callbacks += [pictures] if pictures else []
-    if strategy.num_replicas_in_sync > 1:
-        with strategy.scope():
-            _build_before_fit(model, task, config)
+    with strategy.scope():
+        _build_before_fit(model, task, config, validation, strategy)
     while epoch < epochs and step < total_steps:
         planned = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
         if done_in_epoch >= planned:   # stopped after the epoch's last step, before its end
@@ -456,17 +455,36 @@ def from_scratch_note(config):
             "weights pass --init_from=keras_applications or --init_from=PATH")
 
 
-def _build_before_fit(model, task, config):
-    """Builds the compiled loss and metrics from the dataset's shapes, once.
+def build_for_batches(model, element_spec):
+    """Builds the compiled loss and metrics of `model` for batches of `element_spec` (a
+    dataset's) now, before its first train or test step.
 
-    Keras's fit() under a multi-replica strategy otherwise builds them from a first batch
-    averaged over the replicas, which fails for uint8 images across workers; built here,
-    fit() needs no batch for it."""
+    Keras on TensorFlow otherwise builds them inside the first trace of that step when no
+    tf.distribute strategy is set, and the variables they then create make TensorFlow trace
+    the step a second time: 3-6 CPU s more for an SSDLite training run (its per-output loss
+    trackers), about 1 s for its evaluation. JAX's trainer builds them before tracing, and
+    a model run eagerly builds them in its first step, traced by nothing."""
+    if keras.backend.backend() == "tensorflow" and not model.run_eagerly:
+        model._symbolic_build(data_batch=_symbolic_batch(element_spec))
+
+
+def _symbolic_batch(element_spec):
+    return keras.tree.map_structure(
+        lambda spec: keras.KerasTensor(spec.shape, spec.dtype.name), element_spec)
+
+
+def _build_before_fit(model, task, config, validation, strategy):
+    """build_for_batches before fit(), from the validation split's batches.
+
+    Under a multi-replica strategy Keras's fit() otherwise builds them from a first batch
+    averaged over the replicas, which fails for uint8 images across workers; built here from
+    the split's undistributed dataset, fit() needs no batch for it."""
+    if strategy.num_replicas_in_sync == 1:
+        build_for_batches(model, validation.element_spec)
+        return
     dataset, _ = task.build_inputs(config, config.dataset.eval_split, training=False)
-    images, targets = (keras.KerasTensor(spec.shape, spec.dtype.name)
-                       for spec in dataset.element_spec)
     from keras.src.backend.tensorflow import trainer as _tf_trainer   # TF backend only
-    model._symbolic_build(data_batch=(images, targets))
+    model._symbolic_build(data_batch=_symbolic_batch(dataset.element_spec))   # eager runs too
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
     if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy) or \
             _tf_trainer._collective_all_reduce_multi_worker(tf.distribute.get_strategy()):
@@ -575,6 +593,8 @@ def evaluate(config, model, split=None):
     strategy = tf.distribute.get_strategy()
     dataset, _ = distributed_inputs(task, config, strategy, split or config.dataset.eval_split,
                                     training=False)
+    if strategy.num_replicas_in_sync == 1:
+        build_for_batches(model, dataset.element_spec)
     with callbacks.ema_weights(model), callbacks.without_weight_decay(model):
         # A task may evaluate its own way (segmentation: multi-scale, sliding window).
         metrics = task.evaluate(config, model, dataset)

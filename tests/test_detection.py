@@ -2,14 +2,16 @@
 --dataset=shapes` learns the Shapes boxes on a CPU (COCO AP50 at least MIN_AP50) and `python
 evaluate.py` reproduces the AP it printed; detection flags that do not fit are one-line user
 errors."""
+import collections
 import json
 import os
 import shutil
 
+import numpy as np
 import pytest
-from conftest import evaluated_metrics, run_main
+from conftest import evaluated_metrics, resolved_config, run_main
 
-from mobilenet_tf import UserError, config as config_lib
+from mobilenet_tf import UserError, config as config_lib, engine
 from mobilenet_tf.tasks import TASKS
 
 # configs/shapes_det.py as `python train.py --model=ssdlite_v3_small --dataset=shapes` runs
@@ -97,3 +99,46 @@ def test_recipes_pick_by_model_and_dataset():
     v2 = config_lib.load_recipe(os.path.join(config_lib.CONFIG_DIR, "ssdlite_v2_coco.py"))
     assert v2.optimizer.name == "rmsprop" and v2.detection.classification_loss == "softmax"
 
+
+
+def test_a_detection_run_traces_its_train_and_test_steps_once(monkeypatch):
+    """engine.build_for_batches builds the compiled losses and metrics before fit(): Keras
+    otherwise builds them inside the first trace of the train step, and the variables of the
+    two outputs' loss trackers made TensorFlow trace the whole step twice (3-6 CPU s a run)."""
+    monkeypatch.chdir(engine.os.path.dirname(config_lib.CONFIG_DIR))
+    config = resolved_config("--model=ssdlite_v3_small", "--dataset=shapes", "--smoke_test",
+                             "--config.model.width=0.35")
+    config.runtime.run_eagerly = False   # traced, as every run but --smoke_test's
+    task = TASKS[config.task]
+    dataset, info = task.build_inputs(config, "train", training=True)
+    model = engine.prepare_model(task, config, info.num_classes, steps_per_epoch=2,
+                                 total_steps=2)
+    engine.build_for_batches(model, dataset.element_spec)
+    traces = collections.Counter()
+    for step in ("train_step", "test_step"):
+        original = getattr(model, step)
+        monkeypatch.setattr(model, step, lambda data, step=step, original=original: (
+            traces.update([step]), original(data))[1])
+    model.fit(dataset.take(2), validation_data=dataset.take(1), shuffle=False, verbose=0)
+    assert traces == {"train_step": 1, "test_step": 1}
+
+
+def test_predict_batches_pads_the_last_batch_to_the_first_ones_size():
+    """The COCO AP's (and the confusion matrix's) loop: predict_on_batch sees one batch size,
+    so it traces once, and the padding's outputs never reach the scores."""
+    import tensorflow as tf
+    from mobilenet_tf.tasks.base import predict_batches
+    images = np.arange(5 * 2 * 2 * 3, dtype=np.uint8).reshape(5, 2, 2, 3)
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(5))).batch(2)
+    seen = []
+
+    def run(batch):
+        seen.append(len(batch))
+        return {"sums": batch.reshape(len(batch), -1).sum(axis=1), "first": batch[:, 0, 0]}
+
+    results = list(predict_batches(run, dataset))
+    assert seen == [2, 2, 2]
+    assert [len(outputs["sums"]) for outputs, _ in results] == [2, 2, 1]
+    sums = np.concatenate([outputs["sums"] for outputs, _ in results])
+    np.testing.assert_array_equal(sums, images.reshape(5, -1).sum(axis=1))
+    np.testing.assert_array_equal(np.concatenate([t for _, t in results]), np.arange(5))

@@ -11,6 +11,9 @@ the loaders it names in DATASETS.
 """
 import abc
 
+import keras
+import numpy as np
+
 from mobilenet_tf import UserError, models
 
 
@@ -95,3 +98,21 @@ class Task(abc.ABC):
         for layer in model.layers:
             if layer.weights and not layer.name.startswith(new_layers):
                 layer.trainable = False
+
+
+def predict_batches(run, dataset):
+    """Yields (run's outputs as numpy, the batch's targets) for each (images, targets) batch
+    of `dataset`. A smaller last batch is padded with blank images to the first batch's size
+    and the padding's outputs cut off: a new batch size would make predict_on_batch trace the
+    model again (0.4 CPU s for V3-Small, 0.8 s for an SSDLite with its NMS), for more than
+    running it on the padding costs."""
+    full = None
+    for images, targets in dataset:
+        images, count = np.asarray(images), len(images)
+        full = full or count
+        if count < full:
+            blank = np.zeros((full - count, *images.shape[1:]), images.dtype)
+            images = np.concatenate([images, blank])
+        outputs = keras.tree.map_structure(
+            lambda value: keras.ops.convert_to_numpy(value)[:count], run(images))
+        yield outputs, targets

@@ -9,14 +9,13 @@ and NMS over the whole split and is computed at the end of training and by evalu
 configs/common.py detection()).
 """
 import numpy as np
-from keras import ops
 
 from mobilenet_tf import UserError, data, models
 from mobilenet_tf.data import box_pipeline
 from mobilenet_tf.detection import anchors as anchors_lib, losses, postprocess
 from mobilenet_tf.detection.coco_metrics import CocoEvaluator
 from mobilenet_tf.tasks import classification, weights
-from mobilenet_tf.tasks.base import Task
+from mobilenet_tf.tasks.base import Task, predict_batches
 
 TARGET_KEYS = ("boxes", "classes")
 
@@ -28,8 +27,6 @@ def anchors_of(config):
         anchors_lib.feature_map_sizes(config.dataset.image_size),
         min_scale=settings.min_scale, max_scale=settings.max_scale,
         aspect_ratios=tuple(settings.aspect_ratios))
-
-
 
 
 def inference_model(config, model):
@@ -128,8 +125,7 @@ class DetectionTask(Task):
         if config.runtime.get("run_eagerly", False):
             run = lambda images: detector(images, training=False)   # noqa: E731
         evaluator = CocoEvaluator(info.num_classes)
-        for images, targets in dataset:
-            detections = {k: ops.convert_to_numpy(v) for k, v in run(images).items()}
+        for detections, targets in predict_batches(run, dataset):
             evaluator.add(detections, {k: np.asarray(v) for k, v in targets.items()
                                        if k not in TARGET_KEYS})
         result = evaluator.result()

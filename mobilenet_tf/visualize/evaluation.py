@@ -17,6 +17,7 @@ import numpy as np
 from mobilenet_tf.callbacks import ema_weights, write_text_atomically
 from mobilenet_tf.metrics import confusion_matrix
 from mobilenet_tf.tasks import TASKS
+from mobilenet_tf.tasks.base import predict_batches
 from mobilenet_tf.visualize import charts, draw
 
 
@@ -52,8 +53,8 @@ def confusion_of(config, model, split):
     classes = info.num_classes
     confusion = np.zeros((classes, classes), np.int64)
     with ema_weights(model):
-        for images, labels in dataset:
-            predicted = keras.ops.convert_to_numpy(model.predict_on_batch(images)).argmax(-1)
+        for probabilities, labels in predict_batches(model.predict_on_batch, dataset):
+            predicted = probabilities.argmax(-1)
             confusion += keras.ops.convert_to_numpy(confusion_matrix(labels, predicted,
                                                                      classes))
     return confusion
