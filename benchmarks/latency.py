@@ -176,8 +176,6 @@ def network_parts(name, model, directory):
     reads) and "network" (backbone and head: `model`'s outputs, before the NMS; segmenters pass
     the network up to the logits before the final upsample)."""
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2)
 
     head = tuple(models.entry(name).new_layers)
     parts = {"backbone": keras.Model(model.inputs, backbone_outputs(model, head)),
@@ -186,10 +184,10 @@ def network_parts(name, model, directory):
     os.makedirs(directory, exist_ok=True)
     for part, submodel in parts.items():
         paths[part] = os.path.join(directory, f"{part}.tflite")
-        # Frozen, as export.py converts: variables become constants and batch norm folds.
+        # Weights as constants, as export.py converts them: batch norm folds.
         spec = tf.TensorSpec((1, *model.input_shape[1:]), tf.float32)
-        function = convert_variables_to_constants_v2(
-            tf.function(submodel).get_concrete_function(spec))
+        function = converters.with_constant_weights(
+            submodel, tf.function(lambda images: submodel(images, training=False)), spec)
         with open(paths[part], "wb") as f:
             f.write(tf.lite.TFLiteConverter.from_concrete_functions(
                 [function], submodel).convert())
