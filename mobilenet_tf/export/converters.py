@@ -191,10 +191,10 @@ def with_constant_weights(model, function, spec, after=None):
     when given: the frozen graph TFLiteConverter.from_concrete_functions wants, which would
     otherwise keep Keras 3's resource variables as VAR_HANDLE ops and leave batch norm unfolded.
 
-    Traced this way rather than frozen after tracing (convert_variables_to_constants_v2): that
-    took half of each conversion's CPU time (a V3-Small float32 file 1.4 -> 0.9 CPU s,
-    V4-Hybrid-M 3.5 -> 1.7 s, the same bytes out). `after` (detection's TFLite NMS op) is
-    traced as it is: a custom op's placeholder function must stay one, not be inlined."""
+    Traced this way rather than frozen after tracing (convert_variables_to_constants_v2), which
+    took 35-53% of each conversion's CPU time for the same outputs
+    (benchmarks/tflite_conversion.py). `after` (detection's TFLite NMS op) is traced as it
+    is: a custom op's placeholder function must stay one, not be inlined."""
     variables = model.variables
     values = [variable.numpy() for variable in variables]
 
