@@ -9,10 +9,12 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import evaluated_metrics, resolved_config, run_main
+import tensorflow as tf
+from conftest import REPO_ROOT, evaluated_metrics, resolved_config, run_main
 
 from mobilenet_tf import UserError, config as config_lib, engine
 from mobilenet_tf.tasks import TASKS
+from mobilenet_tf.tasks.base import predict_batches
 
 # configs/shapes_det.py as `python train.py --model=ssdlite_v3_small --dataset=shapes` runs
 # it (conftest's DETECTION_RUN, the session's shared trained_detection_run): 465 steps on the
@@ -100,12 +102,11 @@ def test_recipes_pick_by_model_and_dataset():
     assert v2.optimizer.name == "rmsprop" and v2.detection.classification_loss == "softmax"
 
 
-
 def test_a_detection_run_traces_its_train_and_test_steps_once(monkeypatch):
     """engine.build_for_batches builds the compiled losses and metrics before fit(): Keras
     otherwise builds them inside the first trace of the train step, and the variables of the
     two outputs' loss trackers made TensorFlow trace the whole step twice (3-6 CPU s a run)."""
-    monkeypatch.chdir(engine.os.path.dirname(config_lib.CONFIG_DIR))
+    monkeypatch.chdir(REPO_ROOT)
     config = resolved_config("--model=ssdlite_v3_small", "--dataset=shapes", "--smoke_test",
                              "--config.model.width=0.35")
     config.runtime.run_eagerly = False   # traced, as every run but --smoke_test's
@@ -115,10 +116,17 @@ def test_a_detection_run_traces_its_train_and_test_steps_once(monkeypatch):
                                  total_steps=2)
     engine.build_for_batches(model, dataset.element_spec)
     traces = collections.Counter()
-    for step in ("train_step", "test_step"):
+
+    def counted(step):
         original = getattr(model, step)
-        monkeypatch.setattr(model, step, lambda data, step=step, original=original: (
-            traces.update([step]), original(data))[1])
+
+        def step_function(data):   # runs once per trace of the compiled step
+            traces[step] += 1
+            return original(data)
+        return step_function
+
+    for step in ("train_step", "test_step"):
+        monkeypatch.setattr(model, step, counted(step))
     model.fit(dataset.take(2), validation_data=dataset.take(1), shuffle=False, verbose=0)
     assert traces == {"train_step": 1, "test_step": 1}
 
@@ -126,8 +134,6 @@ def test_a_detection_run_traces_its_train_and_test_steps_once(monkeypatch):
 def test_predict_batches_pads_the_last_batch_to_the_first_ones_size():
     """The COCO AP's (and the confusion matrix's) loop: predict_on_batch sees one batch size,
     so it traces once, and the padding's outputs never reach the scores."""
-    import tensorflow as tf
-    from mobilenet_tf.tasks.base import predict_batches
     images = np.arange(5 * 2 * 2 * 3, dtype=np.uint8).reshape(5, 2, 2, 3)
     dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(5))).batch(2)
     seen = []
