@@ -6,6 +6,7 @@ torchvision, in the same process and with the same synthetic, device-resident da
         [--peers=ours,keras_applications,torchvision_eager,torchvision_compile]
         [--batch_size=0] [--image_size=0] [--steps=60] [--warmup=3] [--steps_per_execution=1]
         [--input=float32|uint8] [--host_input] [--json_out=FILE] [--compare_precision]
+        [--depthwise=conv,shifted] [--profile_dir=DIR --profile_models=v2] [--time_budget=S]
 
 A training step is forward, backward and the optimizer update (SGD, momentum 0.9), timed after
 warm-up and compilation with the device synchronised (block_until_ready under JAX, the loss
@@ -28,9 +29,15 @@ per model: classification batch 256 at 224, SSDLite batch 64 at 320, LR-ASPP bat
 
 --input=uint8 feeds uint8 pixels and normalises on the device (a Rescaling layer in front of
 every Keras model); --host_input moves each step's batch from host numpy (as from a loader)
-instead of reusing device-resident data. --json_out appends to the file's results and prints
-the table of all of them; --compare_precision trains ours a few steps in float32 and each
-mixed policy from the same weights on the same batches and reports the loss differences.
+instead of reusing device-resident data. --depthwise measures ours once per build option
+`depthwise` listed ("shifted": k x k shifted multiply-adds, models/shifted_depthwise.py).
+--profile_dir (JAX): after timing ours on a --profile_models workload, saves its optimized
+HLO and a jax.profiler trace of a few steps and summarises them (benchmarks/xla_profile.py:
+kernels by time, the depthwise layers' share and lowering) in DIR/<model>_<depthwise>/.
+--time_budget skips a figure once less than its expected cost (compile included) is left.
+--json_out appends to the file's results and prints the table of all of them;
+--compare_precision trains ours a few steps in float32 and each mixed policy from the same
+weights on the same batches and reports the loss differences.
 Runs with KERAS_BACKEND=jax and no TensorFlow installed (the lent GPU machine has none).
 Record figures with date and machine in benchmarks/RESULTS.md; the analysis is in NOTES.md.
 """
@@ -55,6 +62,7 @@ from absl import app, flags  # noqa: E402
 from mobilenet_tf import metrics  # noqa: E402
 from mobilenet_tf.detection import losses as detection_losses  # noqa: E402
 from mobilenet_tf.models import build, entry  # noqa: E402
+from mobilenet_tf.models.shifted_depthwise import DEPTHWISE  # noqa: E402
 
 PEERS = ("ours", "keras_applications", "torchvision_eager", "torchvision_compile")
 POLICIES = ("mixed_bfloat16", "float32", "mixed_float16")
@@ -90,6 +98,10 @@ flags.DEFINE_bool("compare_precision", False, "train ours a few steps per policy
 flags.DEFINE_integer("compare_steps", 10, "steps of --compare_precision")
 flags.DEFINE_bool("table_only", False, "print the table of --json_out and exit")
 flags.DEFINE_float("learning_rate", 0.01, "SGD learning rate (momentum 0.9)")
+flags.DEFINE_list("depthwise", ["conv"], f"ours' depthwise build option(s): {', '.join(DEPTHWISE)}")
+flags.DEFINE_string("profile_dir", None, "trace and summarise ours' steps here (JAX)")
+flags.DEFINE_list("profile_models", ["v2"], "the workloads --profile_dir profiles")
+flags.DEFINE_integer("profile_steps", 3, "steps traced per profile")
 
 
 # ------------------------------------------------------------------------- workloads
@@ -101,6 +113,11 @@ WORKLOADS = {   # workload: (task, our registry name, keras.applications class, 
     for workload, (name, torchvision_name) in _WORKLOAD_MODELS.items()}
 DEFAULT_BATCH = {"classification": 256, "detection": 64, "segmentation": 16}
 DEFAULT_SIZE = {"classification": 224, "detection": 320, "segmentation": 512}
+# Seconds a figure is expected to take on the lent GPU, compile and first step included
+# (torch.compile: 40-90 s); --time_budget does not start one with less than this left.
+EXPECTED_FIGURE_S = {"ours": 45, "keras_applications": 45, "torchvision_eager": 20,
+                     "torchvision_compile": 100}
+PROFILE_S = 20   # a --profile_dir trace and its summary
 IMAGENET_CLASSES, CITYSCAPES_CLASSES = 1000, 19
 SSD_CLASSES = 90   # 91 logits with background, as torchvision's COCO ssdlite320
 SSD_POSITIVES = 30   # positive anchors per image in the synthetic targets (~1.5% of 2,034)
@@ -222,7 +239,7 @@ def jax_stepper(net, data, steps_per_execution, host_batches=None):
             calls[0] += 1
         loss, holder["state"] = run(holder["state"], batch)
         return loss
-    step.cost = holder["cost"]
+    step.cost, step.compiled = holder["cost"], run   # xla_profile.profile reads its HLO
     return step, jax.block_until_ready
 
 
@@ -387,13 +404,14 @@ def measure(step, sync, executions_warmup, steps_per_call):
             "rounds_ms": windows, "loss": float(np.asarray(last_loss, "float32"))}
 
 
-def benchmark(model, peer, policy):
+def benchmark(model, peer, policy, depthwise=None):
     """One figure: a result dict (img_per_s, step_ms, ...) or one with a `note` when the
-    pair does not exist or cannot run here."""
+    pair does not exist or cannot run here. depthwise: ours' build option."""
     kind, batch, shape = setting(model)
     row = {"model": model, "peer": peer, "precision": policy, "batch": batch,
            "image_size": "x".join(map(str, shape)), "input": FLAGS.input,
-           "host_input": FLAGS.host_input, "steps_per_execution": 1}
+           "host_input": FLAGS.host_input, "steps_per_execution": 1,
+           **({"depthwise": depthwise} if depthwise else {})}
     if peer == "keras_applications" and WORKLOADS[model][2] is None:
         return {**row, "note": "keras.applications has no such model"}
     if peer.startswith("torchvision"):
@@ -405,7 +423,8 @@ def benchmark(model, peer, policy):
         result = measure(step, sync, FLAGS.warmup, 1)
         _free_torch()
     else:
-        net, data = compiled_keras(model, peer, shape, policy)
+        options = {"depthwise": depthwise} if depthwise and depthwise != "conv" else None
+        net, data = compiled_keras(model, peer, shape, policy, options)
         row.update(steps_per_execution=FLAGS.steps_per_execution, donate=FLAGS.donate,
                    backend=keras.backend.backend())
         start = time.perf_counter()
@@ -414,10 +433,36 @@ def benchmark(model, peer, policy):
         result = {**measure(step, sync, FLAGS.warmup, FLAGS.steps_per_execution),
                   **getattr(step, "cost", {})}
         result["compile_s"] += setup_s
+        if _profiled(model, peer) and hasattr(step, "compiled"):
+            result["profile"] = _profile(step, sync, model, depthwise or "conv", batch,
+                                         result["step_ms"])
         del net, data, step
         keras.backend.clear_session()
         gc.collect()
     return {**row, **result, "img_per_s": batch * 1e3 / result["step_ms"]}
+
+
+def _profiled(model, peer):
+    return bool(FLAGS.profile_dir) and peer == "ours" and model in FLAGS.profile_models
+
+
+def _profile(step, sync, model, depthwise, batch, step_ms):
+    """xla_profile.profile of ours' compiled step: its directory and headline figures (the
+    summary itself is in the directory), or the error (the figure is kept either way)."""
+    import xla_profile
+    out_dir = os.path.join(FLAGS.profile_dir, f"{model}_{depthwise}")
+    try:
+        summary = xla_profile.profile(step, sync, step.compiled, out_dir, batch=batch,
+                                      steps=FLAGS.profile_steps, step_ms=step_ms,
+                                      label=f"ours {model} depthwise={depthwise}")
+    except Exception as error:   # noqa: BLE001 - a profile must not cost the figure
+        import traceback
+        traceback.print_exc()
+        return {"dir": out_dir, "error": f"{type(error).__name__}: {error}"[:200]}
+    print(xla_profile.markdown(summary, top=10, brief=True), file=sys.stderr, flush=True)
+    return {"dir": out_dir, "depthwise_share": summary.get("depthwise_share"),
+            "kernel_ms_per_step": summary.get("kernel_ms_per_step"),
+            "trace": summary.get("trace", "ok"), "profile_s": summary.get("profile_s")}
 
 
 def _free_torch():
@@ -526,9 +571,7 @@ def table(results):
              "| step ms | compile + first step s | XLA GB/step | XLA TB/s |",
              "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|"]
     for row in results:
-        peer = row["peer"] + (f" ({row['backend']}, k={row['steps_per_execution']}"
-                              + ("" if row.get("donate", True) else ", no donation") + ")"
-                              if "backend" in row else "")
+        peer = _label(row)
         source = row["input"] + (" host" if row["host_input"] else "")
         head = (f"| {row['model']} | {peer} | {row['precision']} | {row['batch']} | "
                 f"{row['image_size']} | {source} |")
@@ -550,6 +593,9 @@ def check_flags():
         unknown = sorted(set(values) - set(valid))
         if unknown:
             raise app.UsageError(f"--{name}: unknown {unknown}; choose from {', '.join(valid)}")
+    unknown = sorted(set(FLAGS.depthwise) - set(DEPTHWISE))
+    if unknown:
+        raise app.UsageError(f"--depthwise: unknown {unknown}; choose from {', '.join(DEPTHWISE)}")
     if FLAGS.steps_per_execution < 1 or FLAGS.steps < 1:
         raise app.UsageError("--steps and --steps_per_execution must be positive")
 
@@ -579,32 +625,49 @@ def main(argv):
     for policy in FLAGS.precision:
         for model in FLAGS.models:
             for peer in FLAGS.peers:
-                row = _guarded(model, peer, policy, deadline)
-                results.append({**row, "run": run})
-                record["results"].append(results[-1])
-                save(FLAGS.json_out, record)
-                print(f"{model} {peer} {policy}: " + (
-                    f"{row['img_per_s']:,.0f} img/s, {row['step_ms']:.2f} ms/step, first call "
-                    f"{row['compile_s']:.1f} s" if "img_per_s" in row else row["note"]),
-                    file=sys.stderr, flush=True)
+                # ours once per depthwise option, one after the other (same process)
+                for depthwise in (FLAGS.depthwise if peer == "ours" else [None]):
+                    row = _guarded(model, peer, policy, deadline, depthwise)
+                    results.append({**row, "run": run})
+                    record["results"].append(results[-1])
+                    save(FLAGS.json_out, record)
+                    print(f"{model} {_label(row)} {policy}: " + (
+                        f"{row['img_per_s']:,.0f} img/s, {row['step_ms']:.2f} ms/step, first "
+                        f"call {row['compile_s']:.1f} s" if "img_per_s" in row
+                        else row["note"]), file=sys.stderr, flush=True)
     print(table(record["results"] if FLAGS.json_out else results))
 
 
-def _guarded(model, peer, policy, deadline):
-    """benchmark(), with a note instead of an exception, and nothing once time is up."""
-    if deadline and time.monotonic() > deadline:
-        return {"model": model, "peer": peer, "precision": policy, "batch": setting(model)[1],
-                "image_size": "", "input": FLAGS.input, "host_input": FLAGS.host_input,
-                "note": "skipped: --time_budget spent"}
+def _guarded(model, peer, policy, deadline, depthwise=None):
+    """benchmark(), with a note instead of an exception, and nothing once less time is left
+    than the figure is expected to take (EXPECTED_FIGURE_S)."""
+    stub = {"model": model, "peer": peer, "precision": policy, "batch": setting(model)[1],
+            "image_size": "", "input": FLAGS.input, "host_input": FLAGS.host_input,
+            **({"depthwise": depthwise} if depthwise else {})}
+    needed = EXPECTED_FIGURE_S[peer] + (PROFILE_S if _profiled(model, peer) else 0)
+    if deadline and deadline - time.monotonic() < needed:
+        left = max(0, deadline - time.monotonic())
+        return {**stub, "note": f"skipped: --time_budget ({left:.0f} s left, needs ~{needed} s)"}
     try:
-        return benchmark(model, peer, policy)
+        return benchmark(model, peer, policy, depthwise)
     except Exception as error:   # one failing pair must not cost the rest of a device run
         import traceback
         traceback.print_exc()
         message = " ".join(str(error).split())[:160]
-        return {"model": model, "peer": peer, "precision": policy, "batch": setting(model)[1],
-                "image_size": "", "input": FLAGS.input, "host_input": FLAGS.host_input,
-                "note": f"failed: {type(error).__name__}: {message}"}
+        return {**stub, "note": f"failed: {type(error).__name__}: {message}"}
+
+
+def _label(row):
+    """The table's peer: ours with its backend, steps per execution, donation, depthwise."""
+    if "backend" not in row:
+        return row["peer"] + (f" ({row['depthwise']})" if row.get("depthwise", "conv")
+                              != "conv" else "")
+    extras = [row["backend"], f"k={row['steps_per_execution']}"]
+    if not row.get("donate", True):
+        extras.append("no donation")
+    if row.get("depthwise", "conv") != "conv":
+        extras.append(f"depthwise={row['depthwise']}")
+    return f"{row['peer']} ({', '.join(extras)})"
 
 
 if __name__ == "__main__":

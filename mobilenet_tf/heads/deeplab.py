@@ -53,16 +53,18 @@ def deeplabv3_head(x, image, num_classes, *, aspp=False, rates=ATROUS_RATES,
 def build_deeplabv3_v2(*, width=1.0, input_shape=VOC_SHAPE, num_classes=21, output_stride=16,
                        aspp=False, atrous_rates=ATROUS_RATES, head_channels=HEAD_CHANNELS,
                        dropout=0.1, activation="relu6", bn_momentum=0.99, bn_epsilon=1e-3,
-                       include_preprocessing=False, zero_init_residual=False, name=None):
+                       include_preprocessing=False, zero_init_residual=False,
+                       depthwise="conv", name=None):
     """MobileNetV2 + DeepLabv3 head: (B, H, W, 3) -> (B, H, W, num_classes) logits at any
     H, W. aspp=False is the paper's reduced head (1x1 and image pooling only); atrous_rates
     are given for output stride 16 and doubled at 8. zero_init_residual: the backbone's
-    (build_mobilenet_v2), for training from scratch."""
+    (build_mobilenet_v2), for training from scratch. depthwise: the backbone's, "conv" or
+    "shifted" (layers.depthwise_layers; the same weights)."""
     backbone = build_mobilenet_v2(
         width=width, input_shape=input_shape, features_only=True,
         output_stride=output_stride, activation=activation, bn_momentum=bn_momentum,
         bn_epsilon=bn_epsilon, include_preprocessing=include_preprocessing,
-        zero_init_residual=zero_init_residual)
+        zero_init_residual=zero_init_residual, depthwise=depthwise)
     features = backbone.get_layer(SECOND_LAST).output
     rates = tuple(rate * 16 // output_stride for rate in atrous_rates)
     logits = deeplabv3_head(features, backbone.inputs[0], num_classes, aspp=aspp, rates=rates,

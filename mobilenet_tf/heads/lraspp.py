@@ -58,17 +58,19 @@ def lraspp_head(features, image, num_classes, *, channels=HEAD_CHANNELS, pool_si
 def build_lraspp(variant, *, width=1.0, input_shape=CITYSCAPES_SHAPE, num_classes=19,
                  output_stride=16, reduced_tail="segmentation", minimalistic=False,
                  head_channels=HEAD_CHANNELS, pool_size=POOL_SIZE, pool_strides=POOL_STRIDES,
-                 bn_momentum=0.99, bn_epsilon=1e-3, include_preprocessing=False, name=None):
+                 bn_momentum=0.99, bn_epsilon=1e-3, include_preprocessing=False,
+                 depthwise="conv", name=None):
     """MobileNetV3 `variant` ("large" / "small") + LR-ASPP: (B, H, W, 3) -> (B, H, W,
     num_classes) logits at any H, W (input_shape=(None, None, 3) for one model of every size).
     reduced_tail: "segmentation" (the paper's RF2, as research/deeplab builds it), True
     (detection's, first expansion kept) or False (the classification backbone). Backbone
-    layers keep their classification names, so ImageNet weights map by name."""
+    layers keep their classification names, so ImageNet weights map by name. depthwise:
+    "conv" or "shifted" (layers.depthwise_layers; the same weights)."""
     backbone = build_mobilenet_v3(
         variant, width=width, minimalistic=minimalistic, reduced_tail=reduced_tail,
         input_shape=input_shape, features_only=True, output_stride=output_stride,
         bn_momentum=bn_momentum, bn_epsilon=bn_epsilon,
-        include_preprocessing=include_preprocessing)
+        include_preprocessing=include_preprocessing, depthwise=depthwise)
     image = backbone.inputs[0]
     # backbone.output is the endpoint dict; the head continues its graph, so the model is
     # flat (no nested backbone model) and its layers keep their names.
@@ -82,7 +84,7 @@ def build_lraspp_v4_conv_medium(*, width=1.0, input_shape=CITYSCAPES_SHAPE, num_
                                 output_stride=16, head_channels=HEAD_CHANNELS,
                                 pool_size=POOL_SIZE, pool_strides=POOL_STRIDES,
                                 padding="symmetric", bn_momentum=0.99, bn_epsilon=1e-5,
-                                include_preprocessing=False, name=None):
+                                include_preprocessing=False, depthwise="conv", name=None):
     """MobileNetV4-Conv-M + LR-ASPP: the V3 paper's head (section 6.4) on V4's C3 (80
     channels, stride 8) and C5 (its last 960-channel conv, dilated to `output_stride`), full
     width (V3's segmentation variants halve the last stage; Model Garden's
@@ -91,7 +93,8 @@ def build_lraspp_v4_conv_medium(*, width=1.0, input_shape=CITYSCAPES_SHAPE, num_
     backbone = build_mobilenet_v4(
         "conv_medium", width=width, input_shape=input_shape, features_only=True,
         output_stride=output_stride, padding=padding, bn_momentum=bn_momentum,
-        bn_epsilon=bn_epsilon, include_preprocessing=include_preprocessing)
+        bn_epsilon=bn_epsilon, include_preprocessing=include_preprocessing,
+        depthwise=depthwise)
     image = backbone.inputs[0]
     logits = lraspp_head(backbone.output, image, num_classes, channels=head_channels,
                          pool_size=pool_size, pool_strides=pool_strides,

@@ -29,7 +29,9 @@ def build(name, **options):
     output_stride (8 or 16: dilated last stages), bn_momentum, bn_epsilon (not SqueezeNet,
     which has no batch norm), include_preprocessing ([0, 255] inputs), and per family
     depth_multiplier (V1), activation (V1, V2), minimalistic and reduced_tail (V3), padding
-    ("symmetric", PyTorch's, or "same") (V4). Detection
+    ("symmetric", PyTorch's, or "same") (V4), and depthwise ("conv", Keras's layers, or
+    "shifted": the depthwise convolutions as k x k shifted multiply-adds, same weights;
+    every model with depthwise convolutions, i.e. all but SqueezeNet). Detection
     and segmentation models take width, input_shape, num_classes, bn_* and
     include_preprocessing (segmentation also output_stride), plus their head's options
     (head_channels, pool_size, pool_strides; aspp, atrous_rates; SSDLite: reduced_tail,

@@ -84,17 +84,18 @@ class MultiQueryAttention(keras.layers.Layer):
         return {**super().get_config(), "num_heads": self.num_heads}
 
 
-def _key_value_input(x, kv_stride, kernel, prefix, norm, padding):
+def _key_value_input(x, kv_stride, kernel, prefix, norm, padding, depthwise="conv"):
     """The map keys or values are computed from: x, or x downsampled by a strided depthwise
     conv + BN (no activation) when kv_stride > 1."""
     if kv_stride == 1:
         return x
     return depthwise_bn_act(x, kernel, f"{prefix}_down", strides=kv_stride, act=None,
-                            norm=norm, padding=padding)
+                            norm=norm, padding=padding, depthwise=depthwise)
 
 
 def mobile_mqa(x, *, num_heads, key_dim, value_dim, kv_stride, out, prefix, norm,
-               padding="same", kv_kernel=3, layer_scale=True, drop_path_rate=0.0):
+               padding="same", kv_kernel=3, layer_scale=True, drop_path_rate=0.0,
+               depthwise="conv"):
     """The Mobile MQA block: (B, H, W, C) -> (B, H, W, out), with the shortcut when
     out == C. BN (no activation) on the input, multi-query attention, a 1x1 output
     projection, layer scale, stochastic depth (drop_path_rate, on a block with a shortcut).
@@ -102,9 +103,11 @@ def mobile_mqa(x, *, num_heads, key_dim, value_dim, kv_stride, out, prefix, norm
     shortcut, channels = x, x.shape[-1]
     x = norm(name=f"{prefix}input_bn")(x)
     queries = layers.Conv2D(num_heads * key_dim, 1, use_bias=False, name=f"{prefix}query")(x)
-    key_input = _key_value_input(x, kv_stride, kv_kernel, f"{prefix}key", norm, padding)
+    key_input = _key_value_input(x, kv_stride, kv_kernel, f"{prefix}key", norm, padding,
+                                 depthwise)
     keys = layers.Conv2D(key_dim, 1, use_bias=False, name=f"{prefix}key")(key_input)
-    value_input = _key_value_input(x, kv_stride, kv_kernel, f"{prefix}value", norm, padding)
+    value_input = _key_value_input(x, kv_stride, kv_kernel, f"{prefix}value", norm, padding,
+                                   depthwise)
     values = layers.Conv2D(value_dim, 1, use_bias=False, name=f"{prefix}value")(value_input)
     x = MultiQueryAttention(num_heads, name=f"{prefix}attention")([queries, keys, values])
     x = layers.Conv2D(out, 1, use_bias=False, name=f"{prefix}output")(x)

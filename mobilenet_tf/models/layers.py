@@ -3,14 +3,18 @@ depthwise-separable block (MobileNet V1), the inverted residual with linear bott
 (MobileNet V2 / V3), squeeze-and-excitation, and stochastic depth on residual branches.
 
 Only `keras.layers` here, so every model runs under the TensorFlow and JAX backends and
-reloads from a `.keras` file in safe mode with no custom objects. Layer names follow
-keras.applications for every weighted layer, so its published weights map by name.
+reloads from a `.keras` file in safe mode with no custom objects (with depthwise="shifted",
+the registered layers of models/shifted_depthwise.py, once `mobilenet_tf.models` is
+imported). Layer names follow keras.applications for every weighted layer, so its published
+weights map by name.
 """
 
 import functools
 import math
 
 from keras import initializers, layers
+
+from mobilenet_tf.models.shifted_depthwise import DEPTHWISE
 
 # One BatchNormalization default for the whole zoo. epsilon=1e-3 is what keras.applications'
 # weights were trained with. momentum=0.99 rather than keras.applications' 0.999: with 0.999
@@ -100,16 +104,26 @@ def conv_bn_act(x, filters, kernel, name, *, strides=1, dilation=1, act="relu6",
     return activation(x, act, act_name or name)
 
 
+def depthwise_layers(kind="conv"):
+    """(depthwise, separable) layer classes of the `depthwise` build option: "conv"
+    (keras.layers.DepthwiseConv2D, SeparableConv2D) or "shifted" (their subclasses computing
+    the depthwise part as k x k shifted multiply-adds; same weights: shifted_depthwise.py)."""
+    if kind not in DEPTHWISE:
+        raise ValueError(f"depthwise must be one of {tuple(DEPTHWISE)}, got {kind!r}")
+    return DEPTHWISE[kind]
+
+
 def depthwise_bn_act(x, kernel, name, *, strides=1, dilation=1, depth_multiplier=1,
-                     act="relu6", norm=BatchNorm, bn_name=None, act_name=None, padding="same"):
+                     act="relu6", norm=BatchNorm, bn_name=None, act_name=None, padding="same",
+                     depthwise="conv"):
     """DepthwiseConv2D -> BN -> activation: the spatial filtering half of a separable conv.
 
     'same' padding equals keras.applications' explicit ZeroPadding2D + 'valid' pair
     for the even feature sizes of the standard resolutions, in one op; "symmetric" is
-    PyTorch's (symmetric_padding).
+    PyTorch's (symmetric_padding). depthwise: "conv" or "shifted" (depthwise_layers).
     """
     x, padding = symmetric_padding(x, kernel, strides, dilation, padding, name)
-    x = layers.DepthwiseConv2D(kernel, strides=strides, dilation_rate=dilation,
+    x = depthwise_layers(depthwise)[0](kernel, strides=strides, dilation_rate=dilation,
                                depth_multiplier=depth_multiplier, padding=padding,
                                use_bias=False, depthwise_initializer=kernel_init(),
                                name=name)(x)
@@ -134,7 +148,7 @@ def squeeze_excite(x, squeeze_channels, prefix, *, gate="hard_sigmoid"):
 
 def inverted_residual(x, *, expanded, out, kernel, strides, dilation, act, se_channels,
                       prefix, norm=BatchNorm, bn_suffix="_bn", endpoints=None,
-                      zero_init_residual=False, drop_path_rate=0.0):
+                      zero_init_residual=False, drop_path_rate=0.0, depthwise="conv"):
     """The MobileNet V2 / V3 block: 1x1 expansion -> kxk depthwise -> (SE) -> linear 1x1
     projection, with an identity shortcut when the shape is unchanged.
 
@@ -144,6 +158,7 @@ def inverted_residual(x, *, expanded, out, kernel, strides, dilation, act, se_ch
     zero_init_residual: a block with a shortcut starts as the identity (its projection's BN
     scale is 0; Goyal et al., arXiv:1706.02677, section 5.1), an initialisation only.
     drop_path_rate: stochastic depth on the block's branch when it has a shortcut (drop_path).
+    depthwise: how the depthwise conv is computed, "conv" or "shifted" (depthwise_layers).
     """
     in_channels = x.shape[-1]
     residual = strides == 1 and in_channels == out
@@ -154,7 +169,8 @@ def inverted_residual(x, *, expanded, out, kernel, strides, dilation, act, se_ch
         if endpoints is not None:
             endpoints["expand"] = x
     x = depthwise_bn_act(x, kernel, f"{prefix}depthwise", strides=strides, dilation=dilation,
-                         act=act, norm=norm, bn_name=f"{prefix}depthwise{bn_suffix}")
+                         act=act, norm=norm, bn_name=f"{prefix}depthwise{bn_suffix}",
+                         depthwise=depthwise)
     if se_channels:
         x = squeeze_excite(x, se_channels, prefix)
     if residual and zero_init_residual:

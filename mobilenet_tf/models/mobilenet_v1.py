@@ -41,10 +41,11 @@ def build_mobilenet_v1(*, width=1.0, depth_multiplier=1, input_shape=(224, 224, 
                        num_classes=1000, include_top=True, pooling=None, dropout=1e-3,
                        classifier_activation=None, features_only=False, output_stride=None,
                        activation="relu6", bn_momentum=0.99, bn_epsilon=1e-3,
-                       include_preprocessing=False, name=None):
+                       include_preprocessing=False, depthwise="conv", name=None):
     """MobileNet V1 at width multiplier `width` (the paper's alpha; any positive float) and
     depthwise `depth_multiplier`: (B, H, W, 3) in [-1, 1] -> (B, num_classes) logits, or
-    the C2..C5 endpoints. The paper's resolution multiplier is `input_shape`."""
+    the C2..C5 endpoints. The paper's resolution multiplier is `input_shape`.
+    depthwise: "conv" or "shifted" (layers.depthwise_layers; the same weights)."""
     norm = batch_norm(bn_momentum, bn_epsilon)
     inputs, x = model_input(input_shape, include_preprocessing)
     tracker = StrideTracker(output_stride)
@@ -56,7 +57,8 @@ def build_mobilenet_v1(*, width=1.0, depth_multiplier=1, input_shape=(224, 224, 
     for block_id, row in enumerate(BLOCKS, start=1):
         strides, dilation = tracker.step(row.stride)
         x = depthwise_bn_act(x, 3, f"conv_dw_{block_id}", strides=strides, dilation=dilation,
-                             depth_multiplier=depth_multiplier, act=activation, norm=norm)
+                             depth_multiplier=depth_multiplier, act=activation, norm=norm,
+                             depthwise=depthwise)
         x = conv_bn_act(x, int(row.out * width), 1, f"conv_pw_{block_id}", act=activation,
                         norm=norm)
         features[f"C{tracker.level}"] = x

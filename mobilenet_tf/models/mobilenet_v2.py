@@ -36,11 +36,12 @@ def build_mobilenet_v2(*, width=1.0, input_shape=(224, 224, 3), num_classes=1000
                        include_top=True, pooling=None, dropout=0.2, classifier_activation=None,
                        features_only=False, output_stride=None, activation="relu6",
                        bn_momentum=0.99, bn_epsilon=1e-3, include_preprocessing=False,
-                       zero_init_residual=False, name=None):
+                       zero_init_residual=False, depthwise="conv", name=None):
     """MobileNetV2 at width multiplier `width`: (B, H, W, 3) in [-1, 1] -> (B, num_classes)
     logits (or `classifier_activation`), or the C2..C5 + C4_expand endpoints.
     zero_init_residual starts every block with a shortcut as the identity: from scratch on
-    a small dataset it learns several times faster (configs/shapes_cls_v2.py)."""
+    a small dataset it learns several times faster (configs/shapes_cls_v2.py).
+    depthwise: "conv" or "shifted" (layers.depthwise_layers; the same weights)."""
     norm = batch_norm(bn_momentum, bn_epsilon)
     inputs, x = model_input(input_shape, include_preprocessing)
     tracker = StrideTracker(output_stride)
@@ -60,7 +61,7 @@ def build_mobilenet_v2(*, width=1.0, input_shape=(224, 224, 3), num_classes=1000
                 x, expanded=row.t * x.shape[-1], out=out, kernel=3, strides=strides,
                 dilation=dilation, act=activation, se_channels=None, norm=norm, bn_suffix="_BN",
                 prefix=f"block_{block_id}_" if block_id else "expanded_conv_", endpoints=taps,
-                zero_init_residual=zero_init_residual)
+                zero_init_residual=zero_init_residual, depthwise=depthwise)
             if level_before == 4 and tracker.level == 5:
                 features["C4_expand"] = taps["expand"]  # SSDLite's first map (V2 paper, 6.2)
             features[f"C{tracker.level}"] = x

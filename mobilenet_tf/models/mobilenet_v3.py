@@ -88,13 +88,14 @@ def build_mobilenet_v3(variant, *, width=1.0, minimalistic=False, reduced_tail=F
                        pooling=None, dropout=0.2, classifier_activation=None, features_only=False,
                        output_stride=None, bn_momentum=0.99, bn_epsilon=1e-3,
                        drop_path_rate=0.0, drop_path_schedule="linear",
-                       include_preprocessing=False, name=None):
+                       include_preprocessing=False, depthwise="conv", name=None):
     """MobileNetV3 "large" or "small": (B, H, W, 3) in [-1, 1] -> (B, num_classes) logits
     (or `classifier_activation`), or the C2..C5 + C4_expand endpoints. reduced_tail: True
     (detection's halved last stage) or "segmentation" (its first expansion halved too).
     drop_path_rate: stochastic depth on the blocks with a shortcut, row i of the table's n at
     drop_path_rate * i / (n + 1) ("linear"; timm's count, whose block list ends with the 1x1
-    conv to LAST_CONV) or at drop_path_rate ("constant")."""
+    conv to LAST_CONV) or at drop_path_rate ("constant"). depthwise: "conv" or "shifted"
+    (layers.depthwise_layers; the same weights)."""
     norm = batch_norm(bn_momentum, bn_epsilon)
     table = (reduce_tail(TABLES[variant], segmentation=reduced_tail == "segmentation")
              if reduced_tail else TABLES[variant])
@@ -120,7 +121,8 @@ def build_mobilenet_v3(variant, *, width=1.0, minimalistic=False, reduced_tail=F
             se_channels=make_divisible(expanded * SE_RATIO) if row.se else None,
             drop_path_rate=drop_path_rate_at(drop_path_rate, block_id, len(table) + 1,
                                              drop_path_schedule),
-            prefix=f"expanded_conv_{block_id}_" if block_id else "expanded_conv_")
+            prefix=f"expanded_conv_{block_id}_" if block_id else "expanded_conv_",
+            depthwise=depthwise)
         if level_before == 4 and tracker.level == 5:
             features["C4_expand"] = taps["expand"]  # SSDLite's first map (V3 paper, 6.2)
         features[f"C{tracker.level}"] = x

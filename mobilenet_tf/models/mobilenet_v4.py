@@ -247,7 +247,8 @@ def _project_norm(norm, residual, zero_init_residual):
 
 def universal_inverted_bottleneck(x, row, *, expanded, out, strides, dilation, act, norm,
                                   padding, prefix, layer_scale, endpoints,
-                                  zero_init_residual=False, drop_path_rate=0.0):
+                                  zero_init_residual=False, drop_path_rate=0.0,
+                                  depthwise="conv"):
     """The UIB: (start kxk depthwise + BN) -> 1x1 expansion + BN + act -> (middle kxk
     depthwise + BN + act) -> 1x1 projection + BN -> (layer scale) -> (drop path), with the
     shortcut when the shape is unchanged. The stride goes to the middle depthwise if there
@@ -256,12 +257,14 @@ def universal_inverted_bottleneck(x, row, *, expanded, out, strides, dilation, a
     shortcut, channels = x, x.shape[-1]
     if row.k1:
         x = depthwise_bn_act(x, row.k1, f"{prefix}start_dw", strides=1 if row.k2 else strides,
-                             dilation=dilation, act=None, norm=norm, padding=padding)
+                             dilation=dilation, act=None, norm=norm, padding=padding,
+                             depthwise=depthwise)
     x = conv_bn_act(x, expanded, 1, f"{prefix}expand", act=act, norm=norm)
     endpoints["expand"] = x
     if row.k2:
         x = depthwise_bn_act(x, row.k2, f"{prefix}middle_dw", strides=strides,
-                             dilation=dilation, act=act, norm=norm, padding=padding)
+                             dilation=dilation, act=act, norm=norm, padding=padding,
+                             depthwise=depthwise)
     residual = row.stride == 1 and channels == out
     x = conv_bn_act(x, out, 1, f"{prefix}project", act=None,
                     norm=_project_norm(norm, residual, zero_init_residual))
@@ -291,14 +294,14 @@ def fused_inverted_bottleneck(x, kernel, *, expanded, out, strides, dilation, ac
 
 
 def _block(x, row, *, table_in, width, strides, dilation, spec, act, norm, padding, prefix,
-           endpoints, zero_init_residual, drop_path_rate):
+           endpoints, zero_init_residual, drop_path_rate, depthwise="conv"):
     """One table row as layers."""
     if isinstance(row, MobileMQA):
         return mobile_mqa(x, num_heads=row.heads, key_dim=row.key_dim,
                           value_dim=row.key_dim, kv_stride=row.kv_stride,
                           out=make_divisible(row.out * width), prefix=prefix, norm=norm,
                           padding=padding, layer_scale=spec.hybrid,
-                          drop_path_rate=drop_path_rate)
+                          drop_path_rate=drop_path_rate, depthwise=depthwise)
     out = make_divisible(row.out * width)
     if row.block == CONV:
         return conv_bn_act(x, out, row.k2, f"{prefix}conv", strides=strides,
@@ -312,7 +315,8 @@ def _block(x, row, *, table_in, width, strides, dilation, spec, act, norm, paddi
     if row.block == FUSED_IB:
         return fused_inverted_bottleneck(
             x, row.k2, project_act=act if spec.fused_project_act else None, **options)
-    return universal_inverted_bottleneck(x, row, layer_scale=spec.hybrid, **options)
+    return universal_inverted_bottleneck(x, row, layer_scale=spec.hybrid, depthwise=depthwise,
+                                         **options)
 
 
 def build_mobilenet_v4(variant, *, width=1.0, input_shape=None, num_classes=1000,
@@ -320,7 +324,7 @@ def build_mobilenet_v4(variant, *, width=1.0, input_shape=None, num_classes=1000
                        features_only=False, output_stride=None, padding="symmetric",
                        zero_init_residual=False, drop_path_rate=0.0,
                        drop_path_schedule="linear", bn_momentum=0.99, bn_epsilon=1e-5,
-                       include_preprocessing=False, name=None):
+                       include_preprocessing=False, depthwise="conv", name=None):
     """MobileNetV4 `variant` (a SPECS key): (B, H, W, 3) ImageNet-normalised images (or [0,
     255] with include_preprocessing) -> (B, num_classes) logits (or `classifier_activation`),
     or the C2..C5 + C4_expand endpoints. input_shape: default the paper's resolution.
@@ -330,7 +334,8 @@ def build_mobilenet_v4(variant, *, width=1.0, input_shape=None, num_classes=1000
     drop_path_rate: stochastic depth on every block with a shortcut (UIB, fused IB, Mobile
     MQA), row i of the table at drop_path_rate * (i + 1) / (rows + 2) ("linear") or at
     drop_path_rate ("constant"): Model Garden's count, which numbers the stem 0 and counts the
-    pooling and the 1280-channel head conv as blocks too."""
+    pooling and the 1280-channel head conv as blocks too. depthwise: "conv" or "shifted"
+    (layers.depthwise_layers; the same weights)."""
     spec = SPECS[variant]
     if padding not in PADDINGS:
         raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
@@ -346,7 +351,7 @@ def build_mobilenet_v4(variant, *, width=1.0, input_shape=None, num_classes=1000
         x = _block(x, row, table_in=table_in, width=width, strides=strides, dilation=dilation,
                    spec=spec, act=spec.act, norm=norm, padding=padding,
                    prefix=f"block_{block_id}_", endpoints=taps,
-                   zero_init_residual=zero_init_residual,
+                   zero_init_residual=zero_init_residual, depthwise=depthwise,
                    drop_path_rate=drop_path_rate_at(drop_path_rate, block_id + 1,
                                                     len(spec.table) + 2, drop_path_schedule))
         if level_before == 4 and tracker.level == 5 and "expand" in taps:

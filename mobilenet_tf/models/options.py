@@ -6,6 +6,7 @@ import numbers
 
 from mobilenet_tf import UserError
 from mobilenet_tf.models.layers import ACTIVATIONS, DROP_PATH_SCHEDULES
+from mobilenet_tf.models.shifted_depthwise import DEPTHWISE
 
 MIN_RESOLUTION = {"xception": 71}   # two unpadded 3x3 convs and four stride-2 stages
 DEFAULT_MIN_RESOLUTION = 32
@@ -67,6 +68,9 @@ def validate(model_name, builder, options):
     _check(options.get("padding", "symmetric") in ("symmetric", "same"),
            f"padding must be 'symmetric' (PyTorch's, timm's weights) or 'same' (Keras's), "
            f"got {options.get('padding')!r}")
+    _check(options.get("depthwise", "conv") in DEPTHWISE,
+           f"depthwise must be one of {', '.join(DEPTHWISE)} (k x k shifted multiply-adds, "
+           f"the same weights), got {options.get('depthwise')!r}")
     if "input_shape" in options:
         _validate_input_shape(model_name, options["input_shape"])
 

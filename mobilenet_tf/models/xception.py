@@ -9,7 +9,8 @@ import collections
 from keras import layers
 
 from mobilenet_tf.models.common import classifier_output, finish_model, model_input
-from mobilenet_tf.models.layers import StrideTracker, batch_norm, conv_bn_act, kernel_init
+from mobilenet_tf.models.layers import (StrideTracker, batch_norm, conv_bn_act, depthwise_layers,
+                                        kernel_init)
 
 # A residual block of separable 3x3 convs (each BN'd, ReLU before each one except where
 # `relu_first` is False), ending in a 3x3 max pool + strided 1x1 conv shortcut when stride 2,
@@ -29,7 +30,7 @@ EXIT_CONVS = (1536, 2048)                               # block 14: separable co
 STEM = ((32, 2), (64, 1))                               # block 1: (filters, stride), 3x3 'valid'
 
 
-def xception_block(x, row, block, stride, dilation, norm):
+def xception_block(x, row, block, stride, dilation, norm, separable=layers.SeparableConv2D):
     """One residual block of the table. (B, H, W, C) -> (B, H/stride, W/stride, filters[-1])."""
     shortcut = x
     for i, filters in enumerate(row.filters, start=1):
@@ -37,9 +38,9 @@ def xception_block(x, row, block, stride, dilation, norm):
         if row.relu_first or i > 1:
             x = layers.ReLU(name=f"{name}_act")(x)
         # The dilated rate applies from the block after the one that stops striding.
-        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False,
-                                   dilation_rate=dilation, depthwise_initializer=kernel_init(1.0),
-                                   pointwise_initializer=kernel_init(), name=name)(x)
+        x = separable(filters, 3, padding="same", use_bias=False, dilation_rate=dilation,
+                      depthwise_initializer=kernel_init(1.0),
+                      pointwise_initializer=kernel_init(), name=name)(x)
         x = norm(name=f"{name}_bn")(x)
     if row.stride == 1:
         return layers.Add(name=f"block{block}_add")([x, shortcut])
@@ -54,9 +55,11 @@ def xception_block(x, row, block, stride, dilation, norm):
 def build_xception(*, input_shape=(299, 299, 3), num_classes=1000, include_top=True,
                    pooling=None, dropout=0.0, classifier_activation=None, features_only=False,
                    output_stride=None, bn_momentum=0.99, bn_epsilon=1e-3,
-                   include_preprocessing=False, name=None):
+                   include_preprocessing=False, depthwise="conv", name=None):
     """Xception: (B, H, W, 3) in [-1, 1], H and W at least 71 -> (B, num_classes) logits,
-    or the C2..C5 endpoints."""
+    or the C2..C5 endpoints. depthwise: "conv" or "shifted" (the separable convs' depthwise
+    half as shifted multiply-adds, layers.depthwise_layers; the same weights)."""
+    separable = depthwise_layers(depthwise)[1]
     norm = batch_norm(bn_momentum, bn_epsilon)
     inputs, x = model_input(input_shape, include_preprocessing)
     tracker = StrideTracker(output_stride)
@@ -68,14 +71,13 @@ def build_xception(*, input_shape=(299, 299, 3), num_classes=1000, include_top=T
     for block, row in enumerate(ENTRY_FLOW + MIDDLE_FLOW + EXIT_FLOW, start=2):
         rate = tracker.rate
         strides, _ = tracker.step(row.stride)
-        x = xception_block(x, row, block, strides, rate, norm)
+        x = xception_block(x, row, block, strides, rate, norm, separable)
         features[f"C{tracker.level}"] = x
     for i, filters in enumerate(EXIT_CONVS, start=1):
         name = f"block14_sepconv{i}"
-        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False,
-                                   dilation_rate=tracker.rate,
-                                   depthwise_initializer=kernel_init(1.0),
-                                   pointwise_initializer=kernel_init(), name=name)(x)
+        x = separable(filters, 3, padding="same", use_bias=False, dilation_rate=tracker.rate,
+                      depthwise_initializer=kernel_init(1.0),
+                      pointwise_initializer=kernel_init(), name=name)(x)
         x = norm(name=f"{name}_bn")(x)
         x = layers.ReLU(name=f"{name}_act")(x)
     features[f"C{tracker.level}"] = x
