@@ -148,7 +148,7 @@ def evaluated_metrics(model_dir, *args):
         return json.load(f)
 
 
-# Scheduling for the 2-core CI (pytest.ini: -n 3 --maxschedchunk=1, so each worker holds at
+# Scheduling for the 2-core CI (pytest.ini: -n 2 --maxschedchunk=1, so each worker holds at
 # most two tests and takes the next when one ends). The longest tests go first, in pairs per
 # worker. The export tests and the detection test build the session's shared trained runs
 # (all four classifier and detection runs start in the first minutes: the V4 run, left to the

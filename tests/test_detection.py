@@ -1,7 +1,8 @@
 """Detection through the entry points: `python train.py --model=ssdlite_v3_small
---dataset=shapes` learns the Shapes boxes on a CPU (COCO AP50 at least MIN_AP50) and `python
-evaluate.py` reproduces the AP it printed; detection flags that do not fit are one-line user
-errors."""
+--dataset=shapes` learns the Shapes boxes on a CPU (COCO AP50 at least MIN_AP50), `python
+evaluate.py` reproduces the AP it printed and `python export.py` gives a TFLite model that finds
+the same boxes (the every-model walk leaves this model's Shapes recipe to this run); detection
+flags that do not fit are one-line user errors."""
 import collections
 import json
 import os
@@ -10,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO_ROOT, evaluated_metrics, resolved_config, run_main
+from conftest import REPO_ROOT, evaluated_metrics, resolved_config, run_here, run_main
 
 from mobilenet_tf import UserError, config as config_lib, engine
 from mobilenet_tf.tasks import TASKS
@@ -57,6 +58,16 @@ def test_train_py_learns_shapes_boxes_and_evaluate_py_reproduces_the_ap(trained_
     assert table[0] == "class,AP" and table[1] == f"CIRCLE,{metrics['per_class_AP'][0]:.4f}"
     for name in ("per_class_AP.png", "pr_curves.png"):
         assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # export.py from the run's directory, as the walk exports every other model's Shapes run:
+    # the TFLite file's detections match the Keras model's on the check images.
+    code, stderr = run_here("export.py", f"--model_dir={tmp_path}", "--format=tflite_float32",
+                            "--check_images=4", "--latency_runs=0",
+                            f"--metrics_out={tmp_path / 'export.json'}")
+    assert code in (0, None), stderr[-3000:]
+    (row,) = json.loads((tmp_path / "export.json").read_text())["rows"]
+    assert row["format"] == "tflite_float32" and row["matched"] >= 0.75, row
+    assert row["detections"] > 0 and os.path.getsize(row["path"]) > 10_000, row
 
 
 @pytest.mark.parametrize("args, message", [

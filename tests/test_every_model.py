@@ -2,9 +2,9 @@
 (configs/common.smoke: 2 steps of 8 Shapes images) through train.py, and for the row's Shapes
 recipe also evaluate.py from the run's model dir and export.py to TFLite (float32) with the
 export check. Parametrised from the registry, so a new model or recipe is covered without
-writing a test. The (model, Shapes recipe) pairs of the session's shared classifier runs
-(conftest.SHARED_CLASSIFIER_RUNS) are left to them: they train the recipe whole, and
-test_shapes_learnable and test_export evaluate and export them."""
+writing a test. The (model, Shapes recipe) pairs of the session's shared train.py runs
+(conftest.SHARED_CLASSIFIER_RUNS and DETECTION_RUN) are left to them: they train the recipe
+whole, and test_shapes_learnable, test_export and test_detection evaluate and export them."""
 import filecmp
 import json
 import os
@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from conftest import REPO_ROOT, SHARED_CLASSIFIER_RUNS, resolved_config, run_main
+from conftest import (DETECTION_RUN, REPO_ROOT, SHARED_CLASSIFIER_RUNS, resolved_config,
+                      run_main)
 from mobilenet_tf import config as config_lib, engine, models
 from mobilenet_tf.models import options as model_options
 from mobilenet_tf.tasks import TASKS
@@ -33,10 +34,10 @@ ROWS = [(row.name, recipe) for row in models.MODELS for recipe in row.all_recipe
 
 
 def _shared_run_pairs():
-    """{(model, recipe file)} that the shared classifier runs train, as train.py resolves
+    """{(model, recipe file)} that the shared train.py runs train, as train.py resolves
     their arguments."""
     pairs = set()
-    for arguments in SHARED_CLASSIFIER_RUNS.values():
+    for arguments in [*SHARED_CLASSIFIER_RUNS.values(), DETECTION_RUN]:
         config = resolved_config(*arguments)
         pairs.add((config.model.name, os.path.basename(config.recipe)))
     return pairs
@@ -58,7 +59,7 @@ def _walk():
     model built and compiled with it: what differs between models on one recipe is the
     model's options and the optimizer on its weights, which is where a recipe breaks a
     model (the BN options SqueezeNet does not take). The shared runs' pairs are not walked
-    (SHARED_RUN_PAIRS). 61 pairs, about 6 minutes of CPU."""
+    (SHARED_RUN_PAIRS). 60 pairs, about 6 minutes of CPU."""
     walked, plan = set(), []
     for row in models.MODELS:
         for recipe in row.all_recipes():
@@ -89,7 +90,8 @@ def test_registry_rows_name_existing_recipes_of_their_task():
 def test_the_pairs_left_to_the_shared_runs_are_their_models_shapes_recipes():
     assert SHARED_RUN_PAIRS == {("mobilenet_v3_small", "shapes_cls.py"),
                                 ("mobilenet_v2", "shapes_cls_v2.py"),
-                                ("mobilenet_v4_conv_small", "shapes_cls_v4.py")}
+                                ("mobilenet_v4_conv_small", "shapes_cls_v4.py"),
+                                ("ssdlite_v3_small", "shapes_det.py")}
     for model, recipe in SHARED_RUN_PAIRS:
         assert models.entry(model).shapes_recipe == recipe
     assert len(_walk()) == len(ROWS) - len(SHARED_RUN_PAIRS)
