@@ -36,6 +36,8 @@ def base(model="mobilenet_v3_small", dataset="shapes"):
         cutmix_alpha=0.0,
         shuffle_buffer=10_000,
         cache=False,
+        autotune="auto",            # tf.data autotuning: on | off | auto (off for Shapes, whose
+                                    # short runs it slows: mobilenet_tf.data.autotuned)
         options={},                 # further loader options: num_examples (shapes), validation_fraction (folder)
     )
     config.train = dict(

@@ -4,8 +4,9 @@ import pytest
 import tensorflow as tf
 
 from conftest import jpeg_bytes
-from mobilenet_tf import data
+from mobilenet_tf import UserError, data
 from mobilenet_tf.data import Augmentation, augment, pipeline
+from mobilenet_tf.detection import anchors as anchor_lib
 
 from test_data_sources import write_imagenet_tfrecords
 
@@ -197,3 +198,27 @@ def test_bad_options_are_user_errors():
         data.get("shapes", "train", augmentation=Augmentation(mixup_alpha=-1))
     with pytest.raises(UserError, match="image_size"):
         data.get("shapes", "train", image_size=2)
+
+
+def test_tf_data_autotunes_files_not_shapes_unless_the_recipe_says(imagenet_dir):
+    """dataset.autotune "auto" (the default): off for the built-in Shapes, whose short runs
+    autotuning slows (data.autotuned), on for files; "on" and "off" apply to any dataset, in
+    each task's pipeline."""
+    def autotunes(name, setting, **options):
+        dataset, _ = data.get(name, "train", batch_size=4, image_size=32, autotune=setting,
+                              **options)
+        return dataset.options().autotune.enabled
+
+    assert autotunes("shapes", "auto", num_examples=8) is False
+    assert autotunes("imagenet", "auto", data_dir=imagenet_dir) is True
+    assert autotunes("shapes", "on", num_examples=8) is True
+    assert autotunes("imagenet", "off", data_dir=imagenet_dir) is False
+    masks, _ = data.get_segmentation("shapes", "train", batch_size=2, crop_size=(32, 32),
+                                     num_examples=4)
+    assert masks.options().autotune.enabled is False
+    boxes, _ = data.get_detection(
+        "shapes", "validation", anchors=anchor_lib.ssd_anchors([(4, 4)]), image_size=64,
+        batch_size=2, num_examples=4, autotune="on")
+    assert boxes.options().autotune.enabled is True
+    with pytest.raises(UserError, match="dataset.autotune must be one of auto, on, off, got 'yes'"):
+        data.get("shapes", "train", batch_size=4, autotune="yes")

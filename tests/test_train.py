@@ -106,6 +106,7 @@ def _tiny_config():
     (["--freeze_backbone"], "error: --freeze_backbone trains only a new head"),
     (["--config=configs/absent.py"], "error: config file configs/absent.py not found"),
     (["--config.optimizer.name=lamb"], "error: optimizer.name='lamb' is not one of"),
+    (["--config.dataset.autotune=yes"], "error: dataset.autotune must be one of auto, on, off"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(train_main, capsys, monkeypatch, args, message):
     code, lines = run_main(train_main, monkeypatch, capsys,

@@ -50,9 +50,10 @@ SURVEYS = {"folder": folder.survey, "masks": masks.survey_masks,
            "coco_json": coco.survey_json}
 _surveyed = {}   # survey()'s results this process, by its arguments
 
-__all__ = ["Augmentation", "BoxAugmentation", "DATASETS", "DETECTION_DATASETS", "DatasetInfo",
-           "SEGMENTATION_DATASETS", "SURVEYS", "Source", "Survey", "get", "get_detection",
-           "can_survey", "get_segmentation", "load_source", "survey"]
+__all__ = ["AUTOTUNE_SETTINGS", "Augmentation", "BoxAugmentation", "DATASETS",
+           "DETECTION_DATASETS", "DatasetInfo", "SEGMENTATION_DATASETS", "SURVEYS", "Source",
+           "Survey", "autotuned", "can_survey", "get", "get_detection", "get_segmentation",
+           "load_source", "survey"]
 
 
 def load_source(name, split, *, data_dir=None, training=None, seed=None, input_context=None,
@@ -100,6 +101,24 @@ def survey(name, split, *, data_dir=None, **options):
     return _surveyed[key]
 
 
+AUTOTUNE_SETTINGS = ("auto", "on", "off")
+
+
+def autotuned(setting, name):
+    """Whether tf.data autotunes the pipeline of dataset `name` (a recipe's dataset.autotune):
+    "on", "off", or "auto": off for the built-in Shapes data, on for every other dataset.
+
+    Shapes is rendered in memory and its runs are minutes long, so iterators start and stop
+    often (each epoch, each validation), and there autotuning's timed rounds leave the CPU
+    waiting: `python train.py` took 87 s of wall time with it and 74 s without, for the same
+    CPU time and accuracy, on 2 cores (benchmarks/RESULTS.md, 2026-12-06). Files being
+    decoded keep it (the tf.data default, untested against a fixed setting here)."""
+    if setting not in AUTOTUNE_SETTINGS:
+        raise UserError(f"dataset.autotune must be one of {', '.join(AUTOTUNE_SETTINGS)}, "
+                        f"got {setting!r}")
+    return setting == "on" or (setting == "auto" and name != "shapes")
+
+
 def can_survey(name):
     """Whether survey() reads dataset `name`: the SURVEYS and any tfds:NAME."""
     return name in SURVEYS or name.startswith(TFDS_PREFIX)
@@ -125,7 +144,7 @@ def _check(batch_size, image_size, crop_fraction, augmentation):
 def get(name, split, *, data_dir=None, batch_size=128, image_size=None, training=None,
         seed=None, input_context=None, augmentation=Augmentation(),
         crop_fraction=preprocess.CROP_FRACTION, shuffle_buffer=10_000, cache=False,
-        drop_remainder=None, skip_batches=0, **options):
+        drop_remainder=None, skip_batches=0, autotune="auto", **options):
     """A batched split of a dataset, and its metadata.
 
     batch_size is the global batch: under tf.distribute, pass the `input_context` of
@@ -137,7 +156,7 @@ def get(name, split, *, data_dir=None, batch_size=128, image_size=None, training
     images in memory after the first epoch (small datasets). Other options go to the
     dataset's loader (shapes: num_examples; folder: validation_fraction). skip_batches
     (training) starts that many batches into the seeded stream, to resume mid-epoch
-    exactly where a run stopped.
+    exactly where a run stopped. autotune: "auto", "on" or "off" (see autotuned).
     Returns (tf.data.Dataset of (images, labels), DatasetInfo).
     """
     _check(batch_size, image_size, crop_fraction, augmentation)
@@ -154,7 +173,7 @@ def get(name, split, *, data_dir=None, batch_size=128, image_size=None, training
         image_size=image_size, num_classes=source.info.num_classes, photos=source.photos,
         crop_fraction=crop_fraction, augmentation=augmentation, seed=seed,
         shuffle_buffer=shuffle_buffer, cache=cache, drop_remainder=drop_remainder,
-        skip_batches=skip_batches)
+        skip_batches=skip_batches, autotune=autotuned(autotune, name))
     mixed = training and augmentation.mixes_labels
     info = dataclasses.replace(source.info, image_size=image_size,
                                label_format="one_hot" if mixed else "index")
@@ -164,7 +183,7 @@ def get(name, split, *, data_dir=None, batch_size=128, image_size=None, training
 def get_segmentation(name, split, *, data_dir=None, batch_size=8, crop_size=(512, 512),
                      eval_size=None, scale_range=mask_pipeline.SCALE_RANGE, training=None,
                      seed=None, input_context=None, shuffle_buffer=1000, drop_remainder=None,
-                     skip_batches=0, **options):
+                     skip_batches=0, autotune="auto", **options):
     """A batched split of a segmentation dataset, and its DatasetInfo.
 
     Batches are (uint8 (B, H, W, 3) images, uint8 (B, H, W) masks; 255 = ignore). Training
@@ -172,7 +191,7 @@ def get_segmentation(name, split, *, data_dir=None, batch_size=8, crop_size=(512
     scale_range, pads and crops crop_size (height, width) and flips; evaluation pads every
     image to eval_size (default: the dataset's largest frame) and never resizes it. Other
     options go to the loader (masks: num_classes, eval_size; voc2012: augmented; shapes:
-    image_size, num_examples). batch_size is global (see get()).
+    image_size, num_examples). batch_size is global and autotune as in get().
     """
     if name not in SEGMENTATION_DATASETS:
         raise UserError(f"unknown segmentation dataset '{name}'; choose one of "
@@ -193,7 +212,7 @@ def get_segmentation(name, split, *, data_dir=None, batch_size=8, crop_size=(512
         source, training=training, batch_size=local_batch_size, crop_size=tuple(crop_size),
         eval_size=tuple(eval_size) if eval_size else None, scale_range=tuple(scale_range),
         seed=seed, shuffle_buffer=shuffle_buffer, drop_remainder=drop_remainder,
-        skip_batches=skip_batches)
+        skip_batches=skip_batches, autotune=autotuned(autotune, name))
     return dataset, dataclasses.replace(source.info, image_size=int(crop_size[0]))
 
 
@@ -201,7 +220,7 @@ def get_detection(name, split, *, anchors, image_size, batch_size, data_dir=None
                   training=None, seed=None, input_context=None, shuffle_buffer=1000,
                   drop_remainder=None, skip_batches=0, groundtruth=False,
                   max_boxes=box_pipeline.MAX_BOXES, augmentation=BoxAugmentation(),
-                  **options):
+                  autotune="auto", **options):
     """A batched split of a detection dataset with SSD targets, and its DatasetInfo.
 
     anchors: float32 (A, 4) [cy, cx, h, w] (mobilenet_tf.detection.anchors.ssd_anchors).
@@ -209,9 +228,9 @@ def get_detection(name, split, *, anchors, image_size, batch_size, data_dir=None
     (B, A, 4) encoded deltas, "classes": int32 (B, A), 0 background, c + 1 class c, -1
     ignored}). groundtruth=True adds each image's boxes for evaluation, padded to
     max_boxes (see box_pipeline.groundtruth). Training (default: the split starts with
-    "train") shuffles and applies `augmentation`; batch_size is global (see get()). Other
-    options go to the loader (coco_json: annotation_file, image_dir; shapes: num_examples,
-    eval_examples, max_shapes).
+    "train") shuffles and applies `augmentation`; batch_size is global and autotune as in
+    get(). Other options go to the loader (coco_json: annotation_file, image_dir; shapes:
+    num_examples, eval_examples, max_shapes).
     """
     if name not in DETECTION_DATASETS:
         raise UserError(f"unknown detection dataset '{name}'; choose one of "
@@ -234,5 +253,5 @@ def get_detection(name, split, *, anchors, image_size, batch_size, data_dir=None
         image_size=image_size, augmentation=augmentation, seed=seed,
         shuffle_buffer=shuffle_buffer, drop_remainder=drop_remainder,
         skip_batches=skip_batches if training else 0, groundtruth_boxes=groundtruth,
-        max_boxes=max_boxes)
+        max_boxes=max_boxes, autotune=autotuned(autotune, name))
     return dataset, dataclasses.replace(source.info, image_size=image_size)

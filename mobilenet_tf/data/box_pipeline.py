@@ -79,13 +79,13 @@ def eval_example(features, image_size, anchors):
 def make_batches(source, *, anchors, training, batch_size, image_size,
                  augmentation=box_augment.BoxAugmentation(), seed=None, shuffle_buffer=1000,
                  drop_remainder=None, skip_batches=0, groundtruth_boxes=False,
-                 max_boxes=MAX_BOXES):
+                 max_boxes=MAX_BOXES, autotune=True):
     """A Source of detection examples -> batches of (uint8 (B, S, S, 3) images, targets).
 
     targets: {"boxes": float32 (B, A, 4) deltas, "classes": int32 (B, A)}, plus the
     groundtruth() fields when groundtruth_boxes. batch_size is this worker's. Training
     shuffles, augments and drops the remainder; skip_batches (training) resumes mid-epoch,
-    each example keeping the seed it had."""
+    each example keeping the seed it had. autotune: see pipeline.finish."""
     anchors = tf.constant(anchors, tf.float32)
     parse = source.parse or (lambda example: example)
     examples = source.examples
@@ -111,9 +111,7 @@ def make_batches(source, *, anchors, training, batch_size, image_size,
     drop_remainder = training if drop_remainder is None else drop_remainder
     batches = pipeline.map_skipping_corrupt(examples, prepare).batch(
         batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE)
-    options = tf.data.Options()
-    options.deterministic = seed is not None or not training
-    return batches.with_options(options).prefetch(AUTOTUNE)
+    return pipeline.finish(batches, training=training, seed=seed, autotune=autotune)
 
 
 def pack_targets(images, targets):

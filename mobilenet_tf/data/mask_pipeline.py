@@ -104,11 +104,12 @@ def _pair(features):
 
 def make_batches(source, *, training, batch_size, crop_size, eval_size=None,
                  scale_range=SCALE_RANGE, seed=None, shuffle_buffer=1000,
-                 drop_remainder=None, skip_batches=0):
+                 drop_remainder=None, skip_batches=0, autotune=True):
     """A MaskSource -> batches of (uint8 (B, H, W, 3) images, uint8 (B, H, W) masks).
 
     batch_size is this worker's. Training crops crop_size (height, width); evaluation pads
-    to eval_size (default: the source's). skip_batches (training): resume mid-epoch."""
+    to eval_size (default: the source's). skip_batches (training): resume mid-epoch.
+    autotune: see pipeline.finish."""
     read = _named(source.read)
     examples = source.examples
     if training:
@@ -130,6 +131,4 @@ def make_batches(source, *, training, batch_size, crop_size, eval_size=None,
     batches = examples.map(prepare, num_parallel_calls=AUTOTUNE, deterministic=True)
     batches = batches.batch(batch_size, drop_remainder=drop_remainder,
                             num_parallel_calls=AUTOTUNE).map(_pair, num_parallel_calls=AUTOTUNE)
-    options = tf.data.Options()
-    options.deterministic = seed is not None or not training
-    return batches.with_options(options).prefetch(AUTOTUNE)
+    return pipeline.finish(batches, training=training, seed=seed, autotune=autotune)

@@ -290,7 +290,7 @@ def _eval_example(features, image_size, crop_fraction):
 def make_batches(examples, *, training, batch_size, image_size, num_classes, parse=None,
                  photos=True, crop_fraction=preprocess.CROP_FRACTION,
                  augmentation=Augmentation(), seed=None, shuffle_buffer=10_000, cache=False,
-                 drop_remainder=None, skip_batches=0):
+                 drop_remainder=None, skip_batches=0, autotune=True):
     """Raw examples ({"image_bytes" or "image", "label"}, or what `parse` turns into that)
     -> batches of (images, labels).
 
@@ -299,7 +299,7 @@ def make_batches(examples, *, training, batch_size, image_size, num_classes, par
     batch_size is this worker's batch. Training batches drop the remainder so every step has
     the same shape; evaluation keeps every example. skip_batches (training): start that
     many batches into the stream, for resuming mid-epoch; the examples are passed over
-    before they are decoded, so it costs reading, not preprocessing.
+    before they are decoded, so it costs reading, not preprocessing. autotune: see finish().
     """
     parse = parse or (lambda example: example)
     if cache:
@@ -331,8 +331,17 @@ def make_batches(examples, *, training, batch_size, image_size, num_classes, par
         batches = batches.map(lambda batch: augment.mix_batch(batch, num_classes, augmentation),
                               num_parallel_calls=AUTOTUNE)
     batches = batches.map(_images_and_labels, num_parallel_calls=AUTOTUNE)
+    return finish(batches, training=training, seed=seed, autotune=autotune)
+
+
+def finish(batches, *, training, seed, autotune=True):
+    """Every pipeline's last step: its tf.data options, then prefetch.
+
+    Evaluation always reads in a fixed order (files interleaved round robin), so outputs can
+    be matched to examples; training only when seeded, else tf.data may reorder for speed.
+    autotune=False: tf.data does not tune parallelism and buffers while it runs; each
+    AUTOTUNE stage takes one thread per core (see data.autotuned for when that is faster)."""
     options = tf.data.Options()
-    # Evaluation always reads in a fixed order (files interleaved round robin), so outputs
-    # can be matched to examples; training only when seeded, else tf.data may reorder.
     options.deterministic = seed is not None or not training
+    options.autotune.enabled = bool(autotune)
     return batches.with_options(options).prefetch(AUTOTUNE)

@@ -14,7 +14,7 @@ import abc
 import keras
 import numpy as np
 
-from mobilenet_tf import UserError, models
+from mobilenet_tf import UserError, data, models
 
 
 class Task(abc.ABC):
@@ -71,6 +71,7 @@ class Task(abc.ABC):
                     f"unknown {self.name} dataset '{dataset}'; choose one of "
                     f"{', '.join(self.DATASETS)}")
             raise UserError(hint)
+        data.autotuned(config.dataset.get("autotune", "auto"), dataset)   # a bad value: UserError
 
     def reads(self, dataset):
         """Whether this task's loaders take dataset `dataset`."""

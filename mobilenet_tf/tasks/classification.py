@@ -152,7 +152,8 @@ class ClassificationTask(Task):
             input_context=input_context, augmentation=augmentation,
             crop_fraction=settings.crop_fraction, shuffle_buffer=settings.shuffle_buffer,
             cache=settings.cache, drop_remainder=training,
-            skip_batches=skip_batches if augment else 0, **settings.options.to_dict())
+            skip_batches=skip_batches if augment else 0,
+            autotune=settings.get("autotune", "auto"), **settings.options.to_dict())
 
     def build_loss(self, config):
         """Softmax cross-entropy with the recipe's label smoothing."""

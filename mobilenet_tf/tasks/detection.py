@@ -93,7 +93,7 @@ class DetectionTask(Task):
             input_context=input_context, shuffle_buffer=settings.shuffle_buffer,
             drop_remainder=training, skip_batches=skip_batches if training else 0,
             groundtruth=groundtruth, max_boxes=detection.max_boxes, augmentation=augmentation,
-            **settings.options.to_dict())
+            autotune=settings.get("autotune", "auto"), **settings.options.to_dict())
         if groundtruth:
             return dataset, info
         return box_pipeline.with_packed_targets(dataset), info

@@ -142,7 +142,8 @@ class SegmentationTask(Task):
             scale_range=tuple(settings.scale_range) if augment else (1.0, 1.0),
             training=training, seed=config.train.seed * 100_003 + epoch,
             input_context=input_context, shuffle_buffer=settings.shuffle_buffer,
-            drop_remainder=training, skip_batches=skip_batches if training else 0, **options)
+            drop_remainder=training, skip_batches=skip_batches if training else 0,
+            autotune=settings.get("autotune", "auto"), **options)
 
     def build_loss(self, config):
         """Cross-entropy over the valid pixels (255 ignored), optionally class-weighted."""
