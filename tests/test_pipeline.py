@@ -200,25 +200,20 @@ def test_bad_options_are_user_errors():
         data.get("shapes", "train", image_size=2)
 
 
-def test_tf_data_autotunes_files_not_shapes_unless_the_recipe_says(imagenet_dir):
+def test_tf_data_autotunes_files_not_shapes_unless_the_recipe_says():
     """dataset.autotune "auto" (the default): off for the built-in Shapes, whose short runs
-    autotuning slows (data.autotuned), on for files; "on" and "off" apply to any dataset, in
-    each task's pipeline."""
-    def autotunes(name, setting, **options):
-        dataset, _ = data.get(name, "train", batch_size=4, image_size=32, autotune=setting,
-                              **options)
-        return dataset.options().autotune.enabled
-
-    assert autotunes("shapes", "auto", num_examples=8) is False
-    assert autotunes("imagenet", "auto", data_dir=imagenet_dir) is True
-    assert autotunes("shapes", "on", num_examples=8) is True
-    assert autotunes("imagenet", "off", data_dir=imagenet_dir) is False
-    masks, _ = data.get_segmentation("shapes", "train", batch_size=2, crop_size=(32, 32),
-                                     num_examples=4)
-    assert masks.options().autotune.enabled is False
+    autotuning slows (data.autotuned), on for files; "on" and "off" apply to any dataset, and
+    each task's pipeline takes the setting."""
+    assert [data.autotuned(setting, name) for setting in ("auto", "on", "off")
+            for name in ("shapes", "imagenet", "coco_json")] == [
+        False, True, True, True, True, True, False, False, False]
+    images, _ = data.get("shapes", "validation", batch_size=4, image_size=16, num_examples=4)
+    masks, _ = data.get_segmentation("shapes", "validation", batch_size=2, crop_size=(16, 16),
+                                     num_examples=2, autotune="on")
     boxes, _ = data.get_detection(
         "shapes", "validation", anchors=anchor_lib.ssd_anchors([(4, 4)]), image_size=64,
-        batch_size=2, num_examples=4, autotune="on")
-    assert boxes.options().autotune.enabled is True
+        batch_size=2, num_examples=2)
+    assert [dataset.options().autotune.enabled for dataset in (images, masks, boxes)] == [
+        False, True, False]
     with pytest.raises(UserError, match="dataset.autotune must be one of auto, on, off, got 'yes'"):
         data.get("shapes", "train", batch_size=4, autotune="yes")
