@@ -200,6 +200,9 @@ def test_a_dispatcher_restarted_with_its_work_dir_resumes_the_job(tmp_path):
 def test_an_address_that_does_not_answer_is_one_line_and_exit_2(train_main, monkeypatch,
                                                                 capsys, tmp_path):
     port = _free_port()
+    # One second of waiting rather than the 5 a real network gets: what is tested is the
+    # one line and the exit, not the length of the wait (and both checks below wait).
+    monkeypatch.setattr(service.check_reachable, "__defaults__", (1.0,))
     start = time.time()
     code, errors = run_main(train_main, monkeypatch, capsys, [
         f"--data_service=grpc://localhost:{port}", f"--model_dir={tmp_path / 'run'}"])
