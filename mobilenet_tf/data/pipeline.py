@@ -339,8 +339,8 @@ def finish(batches, *, training, seed, autotune=True):
 
     Evaluation always reads in a fixed order (files interleaved round robin), so outputs can
     be matched to examples; training only when seeded, else tf.data may reorder for speed.
-    autotune=False: tf.data does not tune parallelism and buffers while it runs; each
-    AUTOTUNE stage takes one thread per core (see data.autotuned for when that is faster)."""
+    autotune=False: tf.data keeps each AUTOTUNE stage at the parallelism and buffer it
+    starts with rather than tuning them as it runs (data.autotuned: when that is faster)."""
     options = tf.data.Options()
     options.deterministic = seed is not None or not training
     options.autotune.enabled = bool(autotune)
