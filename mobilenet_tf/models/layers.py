@@ -123,10 +123,10 @@ def depthwise_bn_act(x, kernel, name, *, strides=1, dilation=1, depth_multiplier
     PyTorch's (symmetric_padding). depthwise: "conv" or "shifted" (depthwise_layers).
     """
     x, padding = symmetric_padding(x, kernel, strides, dilation, padding, name)
-    x = depthwise_layers(depthwise)[0](kernel, strides=strides, dilation_rate=dilation,
-                               depth_multiplier=depth_multiplier, padding=padding,
-                               use_bias=False, depthwise_initializer=kernel_init(),
-                               name=name)(x)
+    depthwise_conv, _ = depthwise_layers(depthwise)
+    x = depthwise_conv(kernel, strides=strides, dilation_rate=dilation,
+                       depth_multiplier=depth_multiplier, padding=padding, use_bias=False,
+                       depthwise_initializer=kernel_init(), name=name)(x)
     x = norm(name=bn_name or f"{name}_bn")(x)
     return activation(x, act, act_name or name)
 
