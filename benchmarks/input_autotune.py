@@ -41,15 +41,21 @@ def run_batch(model, steps, autotune, concurrent, threads, root):
         command = [sys.executable, "train.py", f"--model={model}", f"--model_dir={model_dir}",
                    f"--config.dataset.autotune={autotune}"]
         command += [f"--steps={steps}"] if steps else []
+        # The log to a file, not a pipe: nothing reads a pipe while the runs go on, and a
+        # full one would stall a run.
+        log = open(f"{model_dir}.log", "w+")
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, text=True)
-        runs.append((process, model_dir))
+                                   stderr=log)
+        runs.append((process, model_dir, log))
     cpu, top1 = [], []
-    for process, model_dir in runs:
+    for process, model_dir, log in runs:
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
+        log.seek(0)
+        output = log.read()
+        log.close()
         if process.returncode:
-            sys.exit(f"train.py failed:\n{process.stderr.read()[-2000:]}")
+            sys.exit(f"train.py failed:\n{output[-2000:]}")
         cpu.append(usage.ru_utime + usage.ru_stime)
         with open(os.path.join(model_dir, "final_metrics.json")) as file:
             top1.append(json.load(file)["top1"])
