@@ -215,5 +215,12 @@ def test_tf_data_autotunes_files_not_shapes_unless_the_recipe_says():
         batch_size=2, num_examples=2)
     assert [dataset.options().autotune.enabled for dataset in (images, masks, boxes)] == [
         False, True, False]
-    with pytest.raises(UserError, match="dataset.autotune must be one of auto, on, off, got 'yes'"):
+    # A bad setting fails before the loader runs: here before 6,000 Shapes images are drawn.
+    bad = "dataset.autotune must be one of auto, on, off, got 'yes'"
+    with pytest.raises(UserError, match=bad):
         data.get("shapes", "train", batch_size=4, autotune="yes")
+    with pytest.raises(UserError, match=bad):
+        data.get_segmentation("shapes", "train", autotune="yes")
+    with pytest.raises(UserError, match=bad):
+        data.get_detection("shapes", "train", anchors=anchor_lib.ssd_anchors([(4, 4)]),
+                           image_size=64, batch_size=2, autotune="yes")

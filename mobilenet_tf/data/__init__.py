@@ -160,6 +160,7 @@ def get(name, split, *, data_dir=None, batch_size=128, image_size=None, training
     Returns (tf.data.Dataset of (images, labels), DatasetInfo).
     """
     _check(batch_size, image_size, crop_fraction, augmentation)
+    tuned = autotuned(autotune, name)   # a bad setting fails before any data is read
     training = split.startswith("train") if training is None else training
     if name == "shapes" and image_size:   # generated at the size asked for, not resized
         options.setdefault("image_size", image_size)
@@ -173,7 +174,7 @@ def get(name, split, *, data_dir=None, batch_size=128, image_size=None, training
         image_size=image_size, num_classes=source.info.num_classes, photos=source.photos,
         crop_fraction=crop_fraction, augmentation=augmentation, seed=seed,
         shuffle_buffer=shuffle_buffer, cache=cache, drop_remainder=drop_remainder,
-        skip_batches=skip_batches, autotune=autotuned(autotune, name))
+        skip_batches=skip_batches, autotune=tuned)
     mixed = training and augmentation.mixes_labels
     info = dataclasses.replace(source.info, image_size=image_size,
                                label_format="one_hot" if mixed else "index")
@@ -201,6 +202,7 @@ def get_segmentation(name, split, *, data_dir=None, batch_size=8, crop_size=(512
     if not 0 < scale_range[0] <= scale_range[1]:
         raise UserError(f"scale_range must be (low, high) with 0 < low <= high, got "
                         f"{tuple(scale_range)}")
+    tuned = autotuned(autotune, name)
     training = split.startswith("train") if training is None else training
     if name == "masks" and eval_size:
         options.setdefault("eval_size", tuple(eval_size))
@@ -212,7 +214,7 @@ def get_segmentation(name, split, *, data_dir=None, batch_size=8, crop_size=(512
         source, training=training, batch_size=local_batch_size, crop_size=tuple(crop_size),
         eval_size=tuple(eval_size) if eval_size else None, scale_range=tuple(scale_range),
         seed=seed, shuffle_buffer=shuffle_buffer, drop_remainder=drop_remainder,
-        skip_batches=skip_batches, autotune=autotuned(autotune, name))
+        skip_batches=skip_batches, autotune=tuned)
     return dataset, dataclasses.replace(source.info, image_size=int(crop_size[0]))
 
 
@@ -241,6 +243,7 @@ def get_detection(name, split, *, anchors, image_size, batch_size, data_dir=None
         raise UserError(f"image_size must be an integer of at least 8, got {image_size!r}")
     if not isinstance(max_boxes, int) or max_boxes < 1:
         raise UserError(f"max_boxes must be a positive integer, got {max_boxes!r}")
+    tuned = autotuned(autotune, name)
     training = split.startswith("train") if training is None else training
     if name == "shapes":   # generated at the size asked for, not resized
         options.setdefault("image_size", image_size)
@@ -253,5 +256,5 @@ def get_detection(name, split, *, anchors, image_size, batch_size, data_dir=None
         image_size=image_size, augmentation=augmentation, seed=seed,
         shuffle_buffer=shuffle_buffer, drop_remainder=drop_remainder,
         skip_batches=skip_batches if training else 0, groundtruth_boxes=groundtruth,
-        max_boxes=max_boxes, autotune=autotuned(autotune, name))
+        max_boxes=max_boxes, autotune=tuned)
     return dataset, dataclasses.replace(source.info, image_size=image_size)
