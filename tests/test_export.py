@@ -19,7 +19,7 @@ from mobilenet_tf import labels as labels_lib
 from mobilenet_tf.data import shapes
 from mobilenet_tf.export import graph, report, runners, serving as serving_lib, source
 from mobilenet_tf.models import build
-from conftest import run_here, session_lock
+from conftest import run_here, run_here_capturing, session_lock
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE, WIDTH = 32, 0.35
@@ -435,6 +435,9 @@ def test_lraspp_tflite_takes_pixels_at_the_fixed_size_and_returns_the_class_map(
 # -- export.py end to end ---------------------------------------------------------------------
 
 def run(*args):
+    """`python export.py ARGS` in a process of its own, started and not waited for: the one
+    check of the real command line (the other export.py tests run it in this process with
+    run_here, without a second TensorFlow start-up)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     return subprocess.Popen([sys.executable, os.path.join(REPO, "export.py"), *args], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -494,11 +497,11 @@ def test_export_py_on_a_segmentation_run_reports_the_miou_difference(tmp_path):
     build("lraspp_v3_small", width=WIDTH, input_shape=(None, None, 3), num_classes=7,
           include_preprocessing=True).save(model_dir / "final.keras")
     metrics = tmp_path / "metrics.json"
-    process = run(f"--model_dir={model_dir}", "--format=tflite_float32,tflite_int8",
-                  f"--output_dir={tmp_path / 'out'}", "--check_images=16",
-                  "--representative_images=16", "--latency_runs=0", f"--metrics_out={metrics}")
-    stdout, stderr = process.communicate(timeout=300)
-    assert process.returncode == 0, stderr[-3000:]
+    code, stdout, stderr = run_here_capturing(
+        "export.py", f"--model_dir={model_dir}", "--format=tflite_float32,tflite_int8",
+        f"--output_dir={tmp_path / 'out'}", "--check_images=16", "--representative_images=16",
+        "--latency_runs=0", f"--metrics_out={metrics}")
+    assert code in (0, None), stderr[-3000:]
     assert "| pixel agreement | mIoU | mIoU - Keras |" in stdout and "top-1" not in stdout
     rows = {row["format"]: row for row in json.loads(metrics.read_text())["rows"]}
     assert rows["tflite_float32"]["pixel_agreement"] >= 0.999, rows["tflite_float32"]
