@@ -332,20 +332,6 @@ KERAS_APPLICATIONS_PARAMS = {
 }
 
 
-@contextlib.contextmanager
-def without_initial_weights():
-    """Models built inside have every variable's shape and no value: Keras's StatelessScope,
-    told not to initialise the variables it deferred when it ends (then clear_session drops
-    Keras's list of them). For tests that read only layers, shapes and parameter counts:
-    creating and initialising the variables is three quarters of a build (MobileNetV3-Large
-    at 96 px: 0.64 -> 0.17 CPU s; profile.profile_variant does the same)."""
-    try:
-        with keras.StatelessScope(initialize_variables=False):
-            yield
-    finally:
-        keras.backend.clear_session(free_memory=False)
-
-
 def keras_application(name, width=1.0, minimalistic=False, size=None, **options):
     """The keras.applications model equivalent to ours, with random weights; `options` go
     to its constructor (e.g. classifier_activation=None). size None: its default."""

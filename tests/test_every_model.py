@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import (DETECTION_RUN, REPO_ROOT, SHARED_CLASSIFIER_RUNS, resolved_config,
-                      run_main, without_initial_weights)
+                      run_main)
 from mobilenet_tf import config as config_lib, engine, models
 from mobilenet_tf.models import options as model_options
 from mobilenet_tf.tasks import TASKS
@@ -159,7 +159,7 @@ def test_new_layers_are_exactly_the_layers_the_backbone_weights_lack(row):
     # large V4s build in a third of the time.
     narrow = lambda name: ({"width": 0.25} if "width" in model_options.accepted_options(
         models.entry(name).build) else {})
-    with without_initial_weights():   # names and which layers have weights, not values
+    with models.without_initial_weights():   # names and which layers have weights
         model = models.build(row.name, input_shape=shape, num_classes=5, **narrow(row.name))
         backbone = models.build(row.backbone, input_shape=shape, include_top=False,
                                 **narrow(row.backbone))

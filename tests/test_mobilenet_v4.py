@@ -7,10 +7,10 @@ import os
 import keras
 import numpy as np
 import pytest
-from conftest import check_model_contract, images, randomize_weights, without_initial_weights
+from conftest import check_model_contract, images, randomize_weights
 
 from mobilenet_tf import UserError
-from mobilenet_tf.models import build, import_timm, mobilenet_v4
+from mobilenet_tf.models import build, import_timm, mobilenet_v4, without_initial_weights
 from mobilenet_tf.models.attention import MultiQueryAttention
 
 # timm 1.0.31's `sum(p.numel() for p in model.parameters())` at 1,000 classes: BN's running

@@ -5,10 +5,10 @@ import keras
 import numpy as np
 import pytest
 from conftest import (KERAS_APPLICATIONS_PARAMS, check_model_contract, images,
-                      keras_application, our_model, without_initial_weights)
+                      keras_application, our_model)
 
 from mobilenet_tf import UserError
-from mobilenet_tf.models import ALIASES, build, entry, names
+from mobilenet_tf.models import ALIASES, build, entry, names, without_initial_weights
 
 MODEL_NAMES = names("classification")
 from mobilenet_tf.models.layers import StrideTracker, drop_path, make_divisible

@@ -16,7 +16,7 @@ import pytest
 import mobilenet_tf
 from mobilenet_tf import plots
 from mobilenet_tf import profile
-from mobilenet_tf.models import build
+from mobilenet_tf.models import build, without_initial_weights
 from mobilenet_tf.reported import Variant
 
 V1 = Variant("mobilenet_v1", 1.0, 224)
@@ -117,7 +117,7 @@ def test_v1_table_2_resource_split():
     ("squeezenet1_1", {"num_classes": 10}),
 ])
 def test_params_add_up_to_count_params(name, options):
-    with conftest.without_initial_weights():
+    with without_initial_weights():
         model = build(name, input_shape=(96, 96, 3), **options)
         result = profile.profile_model(model)
     assert result.total_params == model.count_params()

@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import check_model_contract, evaluated_metrics, run_main, without_initial_weights
+from conftest import check_model_contract, evaluated_metrics, run_main
 
 from mobilenet_tf import UserError, config as config_lib, metrics, profile
 from mobilenet_tf.heads.layers import FittedAveragePool, resize_bilinear
-from mobilenet_tf.models import build
+from mobilenet_tf.models import build, without_initial_weights
 from mobilenet_tf.tasks import TASKS, segmentation
 
 SMALL = dict(width=0.35, input_shape=(None, None, 3))

@@ -8,13 +8,12 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from conftest import without_initial_weights
 from mobilenet_tf import profile
 from mobilenet_tf.data import target_assigner
 from mobilenet_tf.detection import anchors, box_coder, losses, postprocess
 from mobilenet_tf.detection.coco_metrics import CocoEvaluator
 from mobilenet_tf.heads.ssdlite import prior_bias
-from mobilenet_tf.models import build
+from mobilenet_tf.models import build, without_initial_weights
 
 MODELS = ("ssdlite_v2", "ssdlite_v3_large", "ssdlite_v3_small")
 

@@ -7,6 +7,10 @@
     det = build("ssdlite_v3_small", num_classes=80)   # {"boxes", "classes"} per anchor
 """
 
+import contextlib
+
+import keras
+
 from mobilenet_tf import keras_saving as _keras_saving
 from mobilenet_tf.models import options as _options
 from mobilenet_tf.models.keras_import import import_keras_applications
@@ -14,7 +18,7 @@ from mobilenet_tf.models.registry import ALIASES, MODELS, ModelEntry, canonical_
 from mobilenet_tf.models.timm_import import import_timm
 
 __all__ = ["ALIASES", "MODELS", "ModelEntry", "build", "canonical_name", "entry",
-           "import_keras_applications", "import_timm", "names"]
+           "import_keras_applications", "import_timm", "names", "without_initial_weights"]
 
 # Every path that saves or loads our models imports this package first (its layers are
 # registered here): Keras's saving then caches what it otherwise rebuilds per layer.
@@ -41,3 +45,19 @@ def build(name, **options):
     row = entry(name)
     _options.validate(row.name, row.build, options)
     return row.build(**options)
+
+
+@contextlib.contextmanager
+def without_initial_weights():
+    """Models built inside have every variable's shape and no value, for code that only
+    counts or inspects them (parameters, MAdds, layers): Keras defers the variables made in a
+    StatelessScope, initialize_variables=False keeps it from initialising them when the scope
+    ends, and clear_session (without its full garbage collection, a few tenths of a second in
+    a large process) then drops Keras's list of them and its name counters. Creating and
+    initialising the variables is three quarters of a build (MobileNetV3-Large at 96 px:
+    0.64 -> 0.17 CPU s). Such a model cannot be run or saved."""
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            yield
+    finally:
+        keras.backend.clear_session(free_memory=False)
